@@ -1,0 +1,148 @@
+/**
+ * The whole path for one request: bytes -> image -> tensor -> runtime ->
+ * predictions, timing each stage.
+ *
+ * @module
+ */
+import { ClassifierError } from "../errors.ts";
+import { decodeImage, preprocess } from "../image/mod.ts";
+import type { Manifest, Provenance } from "../model/manifest.ts";
+import type { LoadedModel } from "../model/store.ts";
+import type { Backend } from "../runtime/backend.ts";
+import { type Prediction, softmax, topK } from "./top_k.ts";
+
+/** What a user sees about the weights: synthetic ones always carry a notice. */
+export type WeightsInfo = Provenance & { notice?: string };
+
+/** The answer for one image. */
+export interface Classification {
+  model: string;
+  backend: string;
+  weights: WeightsInfo;
+  predictions: Prediction[];
+  timings_ms: { decode: number; preprocess: number; inference: number; total: number };
+}
+
+/** The model as /v1/models describes it. */
+export interface ModelInfo {
+  name: string;
+  input: { name: string; shape: (number | null)[]; datatype: "float32" };
+  output: { name: string; kind: Manifest["output"]["kind"]; classes: number };
+  preprocessing: Manifest["preprocessing"];
+  parameters: number;
+  weights: WeightsInfo;
+  backend: { name: string; threads: number };
+}
+
+/** Describes the weights for users, adding the plain notice synthetic weights need. */
+export function weightsInfo(provenance: Provenance): WeightsInfo {
+  if (provenance.kind !== "synthetic") return { ...provenance };
+  return {
+    ...provenance,
+    notice: `Synthetic weights (seed ${provenance.seed}): predictions are not meaningful. ` +
+      "Real predictions need pretrained weights.",
+  };
+}
+
+const round = (ms: number) => Math.round(ms * 100) / 100;
+
+/** A loaded model and its backend, classifying images. */
+export class Classifier {
+  readonly #manifest: Manifest;
+  readonly #labels: string[];
+  readonly #backend: Backend;
+  readonly #weights: WeightsInfo;
+  /** Static description for /v1/models. */
+  readonly info: ModelInfo;
+
+  /**
+   * Pairs a loaded model with the backend running it. Checks the backend's
+   * input shape against the manifest's input size.
+   */
+  constructor(model: LoadedModel, backend: Backend) {
+    const { manifest } = model;
+    const { width, height } = manifest.preprocessing;
+    const [, c, h, w] = backend.inputShape;
+    if (
+      backend.inputShape.length !== 4 || (c !== null && c !== 3) ||
+      (h !== null && h !== height) || (w !== null && w !== width)
+    ) {
+      throw new ClassifierError(
+        "model_invalid",
+        `Cannot use the model: its input is [${backend.inputShape.map((d) => d ?? "?")}], ` +
+          `the manifest says [N, 3, ${height}, ${width}]`,
+      );
+    }
+    this.#manifest = manifest;
+    this.#labels = model.labels;
+    this.#backend = backend;
+    this.#weights = weightsInfo(manifest.provenance);
+    this.info = {
+      name: manifest.name,
+      input: { name: manifest.input.name, shape: [null, 3, height, width], datatype: "float32" },
+      output: { ...manifest.output, classes: model.labels.length },
+      preprocessing: manifest.preprocessing,
+      parameters: model.parameters,
+      weights: this.#weights,
+      backend: { name: backend.name, threads: backend.threads },
+    };
+  }
+
+  /** Number of classes (the largest useful top_k). */
+  get classes(): number {
+    return this.#labels.length;
+  }
+
+  /**
+   * Classifies one encoded image (JPEG, PNG or GIF).
+   *
+   * @example
+   * ```ts
+   * const result = await classifier.classify(await Deno.readFile("cat.jpg"), 5);
+   * result.predictions[0].label;
+   * ```
+   */
+  async classify(bytes: Uint8Array, k = 5): Promise<Classification> {
+    const t0 = performance.now();
+    const image = await decodeImage(bytes);
+    const t1 = performance.now();
+    const spec = this.#manifest.preprocessing;
+    const tensor = preprocess(image, spec);
+    const t2 = performance.now();
+    const scores = await this.infer(tensor, 1);
+    const t3 = performance.now();
+    return {
+      model: this.#manifest.name,
+      backend: this.#backend.name,
+      weights: this.#weights,
+      predictions: topK(scores[0], k, this.#labels),
+      timings_ms: {
+        decode: round(t1 - t0),
+        preprocess: round(t2 - t1),
+        inference: round(t3 - t2),
+        total: round(t3 - t0),
+      },
+    };
+  }
+
+  /**
+   * Runs a preprocessed batch x: [N, 3, H, W] and returns N rows of
+   * probabilities (softmax applied when the model outputs logits).
+   */
+  async infer(tensor: Float32Array, batch: number): Promise<Float32Array[]> {
+    const { width, height } = this.#manifest.preprocessing;
+    const out = await this.#backend.run(tensor, [batch, 3, height, width]);
+    const classes = out.data.length / batch;
+    const rows: Float32Array[] = [];
+    for (let n = 0; n < batch; n++) {
+      const row = out.data.subarray(n * classes, (n + 1) * classes);
+      rows.push(this.#manifest.output.kind === "logits" ? softmax(row) : row);
+    }
+    return rows;
+  }
+
+  /** Frees the backend. */
+  release(): Promise<void> {
+    return this.#backend.release();
+  }
+}

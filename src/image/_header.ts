@@ -1,0 +1,77 @@
+/**
+ * Reading what an encoded image says about itself before decoding it: its
+ * size (to refuse decompression bombs before allocating) and whether it ends
+ * where its format says it should (to tell "truncated" from "corrupt").
+ *
+ * @module
+ */
+import type { ImageFormat } from "./sniff.ts";
+
+/** Width and height in pixels, as the header declares them. */
+export interface Dimensions {
+  width: number;
+  height: number;
+}
+
+const u16be = (b: Uint8Array, at: number) => (b[at] << 8) | b[at + 1];
+const u16le = (b: Uint8Array, at: number) => b[at] | (b[at + 1] << 8);
+const u32be = (b: Uint8Array, at: number) =>
+  ((b[at] << 24) >>> 0) + ((b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]);
+
+// Start-of-frame markers carry the size; C4 (DHT), C8 (JPG) and CC (DAC) share the range.
+function isSof(marker: number): boolean {
+  return marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 &&
+    marker !== 0xcc;
+}
+
+function jpegDimensions(b: Uint8Array): Dimensions | null {
+  let i = 2;
+  while (i + 1 < b.length) {
+    if (b[i] !== 0xff) return null;
+    while (i < b.length && b[i] === 0xff) i++; // fill bytes
+    const marker = b[i++];
+    if (marker === undefined || marker === 0xd9 || marker === 0xda) return null; // EOI, SOS
+    if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) continue; // no length
+    if (i + 2 > b.length) return null;
+    if (isSof(marker)) {
+      if (i + 7 > b.length) return null;
+      return { height: u16be(b, i + 3), width: u16be(b, i + 5) };
+    }
+    i += u16be(b, i);
+  }
+  return null;
+}
+
+/**
+ * The size an image header declares, or `null` when the header is too short
+ * or malformed to say (the decoder then reports the problem).
+ */
+export function readDimensions(bytes: Uint8Array, format: ImageFormat): Dimensions | null {
+  switch (format) {
+    case "png": // signature (8), IHDR length and type (8), width, height
+      return bytes.length < 24 ? null : { width: u32be(bytes, 16), height: u32be(bytes, 20) };
+    case "gif": // "GIF89a", logical screen width and height
+      return bytes.length < 10 ? null : { width: u16le(bytes, 6), height: u16le(bytes, 8) };
+    case "jpeg":
+      return jpegDimensions(bytes);
+  }
+}
+
+/**
+ * Whether the bytes end with the format's end marker (JPEG EOI `FF D9`, PNG
+ * `IEND` chunk, GIF trailer `3B`), allowing trailing zero padding. A file
+ * that fails to decode and lacks it was most likely cut short.
+ */
+export function hasEndMarker(bytes: Uint8Array, format: ImageFormat): boolean {
+  let end = bytes.length;
+  while (end > 0 && bytes[end - 1] === 0) end--;
+  switch (format) {
+    case "jpeg":
+      return end >= 2 && bytes[end - 2] === 0xff && bytes[end - 1] === 0xd9;
+    case "png": // "IEND" then its 4-byte CRC, which may end in zeros
+      return bytes.length >= 8 &&
+        String.fromCharCode(...bytes.subarray(bytes.length - 8, bytes.length - 4)) === "IEND";
+    case "gif":
+      return end >= 1 && bytes[end - 1] === 0x3b;
+  }
+}

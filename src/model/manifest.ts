@@ -1,0 +1,144 @@
+/**
+ * Model manifests: the JSON file beside each model that says how to feed it
+ * and how to read its output, and where its weights came from. Validated once
+ * when loaded, so the rest of the code can trust it.
+ *
+ * @module
+ */
+import type { PreprocessSpec } from "../image/preprocess_spec.ts";
+import { ClassifierError } from "../errors.ts";
+
+/** Where the weights came from. Synthetic weights carry no knowledge. */
+export type Provenance =
+  | { kind: "synthetic"; seed: number; generator: string }
+  | { kind: "pretrained"; source: string; sha256: string; license?: string }
+  | { kind: "user"; source: string; sha256?: string };
+
+/** The manifest of one model. Paths are relative to the manifest file. */
+export interface Manifest {
+  /** Short model name shown to users, e.g. "alexnet-synthetic". */
+  name: string;
+  /** The ONNX file, relative to the manifest. */
+  model: string;
+  /** Graph input name; its shape is [N, 3, preprocessing.height, preprocessing.width]. */
+  input: { name: string };
+  /** Graph output name and whether it holds probabilities or logits (softmax then applied). */
+  output: { name: string; kind: "probabilities" | "logits" };
+  /** How an image becomes the input tensor. */
+  preprocessing: PreprocessSpec;
+  /** Class names: a JSON array of strings or a text file with one name per line. */
+  labels: string;
+  /** Learned parameter count, when known ahead of loading. */
+  parameters?: number;
+  /** Where the weights came from. */
+  provenance: Provenance;
+}
+
+/** The preprocessing the synthetic model uses: torchvision's (shorter side 256, crop 224, mean/std). */
+export const TORCHVISION_PREPROCESSING: PreprocessSpec = {
+  width: 224,
+  height: 224,
+  resize: { mode: "shorter_side", size: 256 },
+  channelOrder: "RGB",
+  scale: 1 / 255,
+  mean: [0.485, 0.456, 0.406],
+  std: [0.229, 0.224, 0.225],
+};
+
+function fail(where: string, message: string): never {
+  throw new ClassifierError("model_invalid", `Cannot load manifest ${where}: ${message}`);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function positiveInt(v: unknown): boolean {
+  return Number.isInteger(v) && (v as number) > 0;
+}
+
+function triple(v: unknown): boolean {
+  return Array.isArray(v) && v.length === 3 && v.every((x) => Number.isFinite(x));
+}
+
+/**
+ * Checks an untrusted JSON value and returns it as a {@linkcode Manifest}.
+ * `where` names the file in error messages.
+ *
+ * @example
+ * ```ts
+ * const manifest = parseManifest(JSON.parse(await Deno.readTextFile(path)), path);
+ * ```
+ */
+export function parseManifest(json: unknown, where = "(inline)"): Manifest {
+  if (!isObject(json)) fail(where, "it is not a JSON object");
+  const { name, model, input, output, preprocessing: p, labels, provenance, parameters } = json;
+  if (typeof name !== "string" || name === "") fail(where, '"name" must be a non-empty string');
+  if (typeof model !== "string") fail(where, '"model" must be the path of the ONNX file');
+  if (!isObject(input) || typeof input.name !== "string") fail(where, '"input.name" is missing');
+  if (
+    !isObject(output) || typeof output.name !== "string" ||
+    (output.kind !== "probabilities" && output.kind !== "logits")
+  ) fail(where, '"output" needs "name" and "kind" ("probabilities" or "logits")');
+  if (!isObject(p)) fail(where, '"preprocessing" is missing');
+  if (!positiveInt(p.width) || !positiveInt(p.height)) {
+    fail(where, '"preprocessing.width" and "height" must be positive integers');
+  }
+  const r = p.resize;
+  if (
+    !isObject(r) ||
+    !(r.mode === "direct" || (r.mode === "shorter_side" && positiveInt(r.size)))
+  ) {
+    fail(
+      where,
+      '"preprocessing.resize" must be {"mode":"direct"} or {"mode":"shorter_side","size":N}',
+    );
+  }
+  if (
+    r.mode === "shorter_side" &&
+    (r.size as number) < Math.min(p.width as number, p.height as number)
+  ) {
+    fail(where, '"preprocessing.resize.size" must be at least the input width and height');
+  }
+  if (p.channelOrder !== "RGB" && p.channelOrder !== "BGR") {
+    fail(where, '"preprocessing.channelOrder" must be "RGB" or "BGR"');
+  }
+  if (!Number.isFinite(p.scale) || !triple(p.mean) || !triple(p.std)) {
+    fail(where, '"preprocessing" needs a numeric "scale" and 3-element "mean" and "std"');
+  }
+  if ((p.std as number[]).some((s) => s === 0)) fail(where, '"preprocessing.std" must not be 0');
+  if (typeof labels !== "string") fail(where, '"labels" must be the path of the labels file');
+  if (parameters !== undefined && !positiveInt(parameters)) {
+    fail(where, '"parameters" must be a positive integer');
+  }
+  if (
+    !isObject(provenance) ||
+    !["synthetic", "pretrained", "user"].includes(provenance.kind as string)
+  ) fail(where, '"provenance.kind" must be "synthetic", "pretrained" or "user"');
+  return json as unknown as Manifest;
+}
+
+/**
+ * Parses a labels file: a JSON array of strings, or plain text with one label per line.
+ *
+ * @example
+ * ```ts
+ * parseLabels('["cat","dog"]'); // ["cat", "dog"]
+ * ```
+ */
+export function parseLabels(text: string, where = "(inline)"): string[] {
+  const trimmed = text.trim();
+  if (trimmed.startsWith("[")) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(trimmed);
+    } catch {
+      throw new ClassifierError("model_invalid", `Cannot read labels ${where}: invalid JSON`);
+    }
+    if (!Array.isArray(parsed) || !parsed.every((l) => typeof l === "string")) {
+      throw new ClassifierError("model_invalid", `Cannot read labels ${where}: expected strings`);
+    }
+    return parsed;
+  }
+  return trimmed.split(/\r?\n/).map((l) => l.trim());
+}

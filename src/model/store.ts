@@ -1,0 +1,185 @@
+/**
+ * Finding, generating and loading models on disk: the synthetic AlexNet is
+ * generated into models/ on first use (it is git-ignored), any other model is
+ * read through its manifest.
+ *
+ * @module
+ */
+import { ClassifierError } from "../errors.ts";
+import { ALEXNET_INPUT, ALEXNET_OUTPUT, ALEXNET_PARAMETERS, buildAlexNet } from "./alexnet.ts";
+import { decodeModel } from "./_onnx.ts";
+import {
+  type Manifest,
+  parseLabels,
+  parseManifest,
+  TORCHVISION_PREPROCESSING,
+} from "./manifest.ts";
+
+/** The folder holding manifests, labels and generated or fetched weights. */
+export const MODELS_DIR: URL = new URL("../../models/", import.meta.url);
+
+/** File name (without extension) of the synthetic model. */
+export const SYNTHETIC_NAME = "alexnet-synthetic";
+
+/** A model read from disk, ready to hand to a backend. */
+export interface LoadedModel {
+  manifest: Manifest;
+  /** Where the manifest was read from. */
+  manifestUrl: URL;
+  /** Serialized ONNX graph. Callers should drop it once a session holds the model. */
+  bytes: Uint8Array;
+  labels: string[];
+  /** Learned parameters: from the manifest, else counted from the initializers. */
+  parameters: number;
+}
+
+/**
+ * The manifest of the synthetic AlexNet for a seed.
+ *
+ * @example
+ * ```ts
+ * syntheticManifest(1).provenance; // { kind: "synthetic", seed: 1, ... }
+ * ```
+ */
+export function syntheticManifest(seed: number): Manifest {
+  return {
+    name: SYNTHETIC_NAME,
+    model: `${SYNTHETIC_NAME}.onnx`,
+    input: { name: ALEXNET_INPUT },
+    output: { name: ALEXNET_OUTPUT, kind: "probabilities" },
+    preprocessing: TORCHVISION_PREPROCESSING,
+    labels: "imagenet_labels.json",
+    parameters: ALEXNET_PARAMETERS,
+    provenance: { kind: "synthetic", seed, generator: "alexnet-edge src/model/alexnet.ts" },
+  };
+}
+
+/** Writes a file via a temporary sibling and a rename, so readers never see half a model. */
+async function writeAtomic(url: URL, data: Uint8Array | string): Promise<void> {
+  const tmp = new URL(`${url.href}.${crypto.randomUUID()}.partial`);
+  try {
+    if (typeof data === "string") await Deno.writeTextFile(tmp, data);
+    else await Deno.writeFile(tmp, data);
+    await Deno.rename(tmp, url);
+  } catch (e) {
+    await Deno.remove(tmp).catch(() => {});
+    throw e;
+  }
+}
+
+async function readManifestFile(url: URL): Promise<Manifest | undefined> {
+  try {
+    return parseManifest(JSON.parse(await Deno.readTextFile(url)), url.pathname);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Makes sure the synthetic model for `seed` exists in `dir`, generating it
+ * (about 244 MB, a few seconds) when it is missing or was built with another
+ * seed. Returns the manifest's URL.
+ *
+ * @example
+ * ```ts
+ * const manifestUrl = await ensureSyntheticModel();
+ * ```
+ */
+export async function ensureSyntheticModel(
+  seed = 1,
+  dir: URL = MODELS_DIR,
+  log: (line: string) => void = () => {},
+): Promise<URL> {
+  const manifestUrl = new URL(`${SYNTHETIC_NAME}.json`, dir);
+  const modelUrl = new URL(`${SYNTHETIC_NAME}.onnx`, dir);
+  const existing = await readManifestFile(manifestUrl);
+  const haveModel = await Deno.stat(modelUrl).then((s) => s.isFile, () => false);
+  if (
+    haveModel && existing?.provenance.kind === "synthetic" && existing.provenance.seed === seed
+  ) return manifestUrl;
+  log(`Generating the synthetic AlexNet (seed ${seed}) into ${modelUrl.pathname}`);
+  await Deno.mkdir(dir, { recursive: true });
+  await writeAtomic(modelUrl, buildAlexNet({ seed }));
+  await writeAtomic(manifestUrl, JSON.stringify(syntheticManifest(seed), null, 2) + "\n");
+  return manifestUrl;
+}
+
+/**
+ * Counts learned parameters in an ONNX model: the elements of its
+ * initializers, leaving out scalars and int64 tensors (shapes, indices).
+ *
+ * @example
+ * ```ts
+ * countParameters(buildAlexNet()); // 60965224
+ * ```
+ */
+export function countParameters(bytes: Uint8Array): number {
+  const INT64 = 7;
+  let total = 0;
+  for (const t of decodeModel(bytes).graph?.initializer ?? []) {
+    if (t.dataType === INT64) continue;
+    const n = (t.dims ?? []).reduce((a: number, d) => a * Number(d), 1);
+    if (n > 1) total += n;
+  }
+  return total;
+}
+
+/**
+ * Reads a manifest, its model and its labels. Relative paths resolve against
+ * the manifest's folder.
+ *
+ * @example
+ * ```ts
+ * const model = await loadModel(await ensureSyntheticModel());
+ * ```
+ */
+export async function loadModel(manifestUrl: URL, modelOverride?: URL): Promise<LoadedModel> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(manifestUrl);
+  } catch (e) {
+    throw new ClassifierError(
+      "model_invalid",
+      `Cannot read manifest ${manifestUrl.pathname}: ${(e as Error).message}`,
+    );
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new ClassifierError(
+      "model_invalid",
+      `Cannot load manifest ${manifestUrl.pathname}: invalid JSON`,
+    );
+  }
+  const manifest = parseManifest(json, manifestUrl.pathname);
+  const modelUrl = modelOverride ?? new URL(manifest.model, manifestUrl);
+  const labelsUrl = new URL(manifest.labels, manifestUrl);
+  const [bytes, labelsText] = await Promise.all([
+    Deno.readFile(modelUrl).catch((e) => {
+      throw new ClassifierError(
+        "model_invalid",
+        `Cannot read model ${modelUrl.pathname}: ${e.message}`,
+      );
+    }),
+    Deno.readTextFile(labelsUrl).catch((e) => {
+      throw new ClassifierError(
+        "model_invalid",
+        `Cannot read labels ${labelsUrl.pathname}: ${e.message}`,
+      );
+    }),
+  ]);
+  const labels = parseLabels(labelsText, labelsUrl.pathname);
+  let parameters = manifest.parameters;
+  if (parameters === undefined) {
+    try {
+      parameters = countParameters(bytes);
+    } catch {
+      throw new ClassifierError(
+        "model_invalid",
+        `Cannot parse model ${modelUrl.pathname}: not an ONNX file`,
+      );
+    }
+  }
+  return { manifest, manifestUrl, bytes, labels, parameters };
+}

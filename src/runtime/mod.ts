@@ -1,0 +1,7 @@
+/**
+ * Inference backends behind one contract.
+ *
+ * @module
+ */
+export type { Backend, BackendOutput, GraphIo } from "./backend.ts";
+export { availableCores, createWasmBackend, type WasmBackendOptions } from "./wasm.ts";
