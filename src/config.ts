@@ -6,6 +6,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { LOG_LEVELS, type LogLevel } from "./api/logger.ts";
 
 /** Validated configuration. */
 export interface Config {
@@ -13,7 +14,10 @@ export interface Config {
   port: number;
   /** Interface to listen on (flag --host, env HOST; default 0.0.0.0). */
   hostname: string;
-  /** ONNX model file (flag --model, env MODEL); with no value the synthetic AlexNet is used. */
+  /**
+   * Model to serve (flag --model, env MODEL): an ONNX file, a known name (`bvlcalexnet-12-int8`,
+   * `int8`, `fp32`, ...) or `synthetic`; with no value the best model in models/.
+   */
   model?: string;
   /** Manifest of --model (flag --manifest, env MODEL_MANIFEST; default: the model path with .json). */
   manifest?: string;
@@ -23,6 +27,18 @@ export interface Config {
   maxBodyBytes: number;
   /** Seed of the synthetic weights (flag --seed, env SEED; default 1). */
   seed: number;
+  /** Never download a model at start-up (flag --offline, env MODEL_OFFLINE=1; default false). */
+  offline: boolean;
+  /** How long start-up waits for a mirror to answer (flag --fetch-timeout, env MODEL_FETCH_TIMEOUT; default 5 s). */
+  fetchTimeoutMs: number;
+  /** Mirror base URLs tried before the built-in ones (env MODEL_MIRRORS, space or comma separated). */
+  mirrors: string[];
+  /** Who runs LRN: our WASM kernel or onnxruntime's (flag --lrn, env LRN; default ort, the faster end to end). */
+  lrn?: "custom" | "ort";
+  /** Least severe log line written (flag --log-level, env LOG_LEVEL; default info). */
+  logLevel: LogLevel;
+  /** Path of the Prometheus scrape, false for none (flag --metrics-path, env METRICS_PATH; "off" disables; default /metrics). */
+  metricsPath: string | false;
 }
 
 /** Parses "10mb", "512kb", "1048576" into bytes. */
@@ -33,6 +49,13 @@ export function parseSize(text: string): number {
     (m[2] ?? "b").toLowerCase() as "b"
   ];
   return Math.floor(Number(m[1]) * unit);
+}
+
+/** Parses "5s", "500ms", "2.5" (seconds) into milliseconds. */
+export function parseDuration(name: string, text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s)?\s*$/i.exec(text);
+  if (!m) throw new TypeError(`Cannot use ${name}=${text}: use e.g. 5s, 500ms or seconds`);
+  return Math.round(Number(m[1]) * (m[2]?.toLowerCase() === "ms" ? 1 : 1000));
 }
 
 function integer(name: string, text: string, min: number, max: number): number {
@@ -67,6 +90,11 @@ export function parseConfig(
       threads: { type: "string" },
       "max-body": { type: "string" },
       seed: { type: "string" },
+      lrn: { type: "string" },
+      "log-level": { type: "string" },
+      "metrics-path": { type: "string" },
+      offline: { type: "boolean" },
+      "fetch-timeout": { type: "string" },
       json: { type: "boolean", default: false },
       "top-k": { type: "string" },
     },
@@ -77,7 +105,24 @@ export function parseConfig(
   const threads = get("threads", "THREADS");
   const maxBody = get("max-body", "MAX_BODY");
   const seed = get("seed", "SEED");
+  const lrn = get("lrn", "LRN");
+  if (lrn !== undefined && lrn !== "custom" && lrn !== "ort") {
+    throw new RangeError(`Cannot use lrn=${lrn}: expected "custom" or "ort"`);
+  }
+  const logLevel = get("log-level", "LOG_LEVEL") ?? "info";
+  if (!LOG_LEVELS.includes(logLevel as LogLevel)) {
+    throw new RangeError(
+      `Cannot use log-level=${logLevel}: expected one of ${LOG_LEVELS.join(", ")}`,
+    );
+  }
+  const metricsPath = get("metrics-path", "METRICS_PATH") ?? "/metrics";
+  if (metricsPath !== "off" && !/^(\/[\w.~-]+)+$/.test(metricsPath)) {
+    throw new RangeError(
+      `Cannot use metrics-path=${metricsPath}: expected a path like /metrics, or off`,
+    );
+  }
   const topK = values["top-k"];
+  const fetchTimeout = get("fetch-timeout", "MODEL_FETCH_TIMEOUT");
   return {
     port: port === undefined ? 8000 : integer("port", port, 0, 65535),
     hostname: get("host", "HOST") ?? "0.0.0.0",
@@ -86,6 +131,15 @@ export function parseConfig(
     threads: threads === undefined ? undefined : integer("threads", threads, 1, 64),
     maxBodyBytes: maxBody === undefined ? 10 * 1024 * 1024 : parseSize(maxBody),
     seed: seed === undefined ? 1 : integer("seed", seed, 0, 2 ** 32 - 1),
+    lrn,
+    logLevel: logLevel as LogLevel,
+    metricsPath: metricsPath === "off" ? false : metricsPath,
+    offline: (values.offline as boolean | undefined) ??
+      /^(1|true|yes|on)$/i.test(env("MODEL_OFFLINE") ?? ""),
+    fetchTimeoutMs: fetchTimeout === undefined
+      ? 5_000
+      : parseDuration("fetch-timeout", fetchTimeout),
+    mirrors: (env("MODEL_MIRRORS") ?? "").split(/[\s,]+/).filter(Boolean),
     positionals,
     json: values.json as boolean,
     topK: topK === undefined ? 5 : integer("top-k", topK, 1, 1000),

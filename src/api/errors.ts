@@ -1,17 +1,20 @@
 /**
- * Every error a client sees is JSON `{ error: { code, message } }` with the
- * status its code maps to; anything unexpected is logged here and answered
- * as a plain 500 without details.
+ * Every error a client sees is JSON `{ error: { code, message, request_id } }`
+ * with the status its code maps to; anything unexpected is answered as a
+ * plain 500 without details (the request log line carries the error).
  *
  * @module
  */
 import type { Context, ErrorHandler, NotFoundHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { ClassifierError, ERROR_STATUS, type ErrorCode } from "../errors.ts";
+import { setRouteLabel } from "./metrics.ts";
+import { requestIdOf } from "./request_id.ts";
 
 /** The JSON body of every error answer. */
 export interface ErrorBody {
-  error: { code: ErrorCode; message: string };
+  /** `request_id` is the request's X-Request-Id, for the user to quote; absent without that middleware. */
+  error: { code: ErrorCode; message: string; request_id?: string };
 }
 
 /**
@@ -23,7 +26,7 @@ export interface ErrorBody {
  * ```
  */
 export function errorResponse(c: Context, code: ErrorCode, message: string): Response {
-  const body: ErrorBody = { error: { code, message } };
+  const body: ErrorBody = { error: { code, message, request_id: requestIdOf(c) } };
   return c.json(body, ERROR_STATUS[code]);
 }
 
@@ -46,10 +49,11 @@ export const onError: ErrorHandler = (err, c) => {
       err.message || "Cannot process the request",
     );
   }
-  console.error(`Unhandled error on ${c.req.method} ${c.req.path}:`, err);
   return errorResponse(c, "internal", "Cannot complete the request: internal error");
 };
 
-/** Hono not-found handler. */
-export const notFound: NotFoundHandler = (c) =>
-  errorResponse(c, "not_found", `Cannot find ${c.req.method} ${c.req.path}`);
+/** Hono not-found handler; the metrics label such requests "not_found", not by path. */
+export const notFound: NotFoundHandler = (c) => {
+  setRouteLabel(c, "not_found");
+  return errorResponse(c, "not_found", `Cannot find ${c.req.method} ${c.req.path}`);
+};

@@ -7,6 +7,7 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { errorResponse } from "./errors.ts";
 import { notReadyMessage } from "./health.ts";
+import { setTimings } from "./metrics.ts";
 import type { ServerState } from "./state.ts";
 import { parseTopK, readImageRequest } from "./_image_request.ts";
 
@@ -35,7 +36,9 @@ export function predictRoutes(state: ServerState, options: PredictOptions): Hono
       if (!classifier) return errorResponse(c, "not_ready", notReadyMessage(state));
       const { bytes, topK } = await readImageRequest(c.req.raw);
       const k = parseTopK(c.req.query("top_k") ?? topK, classifier.classes);
-      return c.json(await classifier.classify(bytes, k));
+      const result = await classifier.classify(bytes, k);
+      setTimings(c, result.timings_ms);
+      return c.json(result);
     },
   );
 }

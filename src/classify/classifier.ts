@@ -6,7 +6,7 @@
  */
 import { ClassifierError } from "../errors.ts";
 import { decodeImage, preprocess } from "../image/mod.ts";
-import type { Manifest, Provenance } from "../model/manifest.ts";
+import type { Manifest, Precision, Provenance } from "../model/manifest.ts";
 import type { LoadedModel } from "../model/store.ts";
 import type { Backend } from "../runtime/backend.ts";
 import { type Prediction, softmax, topK } from "./top_k.ts";
@@ -30,8 +30,10 @@ export interface ModelInfo {
   output: { name: string; kind: Manifest["output"]["kind"]; classes: number };
   preprocessing: Manifest["preprocessing"];
   parameters: number;
+  /** Numeric precision, from the manifest (default: "int8" for models we quantized, else "fp32"). */
+  precision: Precision;
   weights: WeightsInfo;
-  backend: { name: string; threads: number };
+  backend: { name: string; threads: number; kernels: { lrn: "custom" | "ort" } };
 }
 
 /** Describes the weights for users, adding the plain notice synthetic weights need. */
@@ -40,7 +42,7 @@ export function weightsInfo(provenance: Provenance): WeightsInfo {
   return {
     ...provenance,
     notice: `Synthetic weights (seed ${provenance.seed}): predictions are not meaningful. ` +
-      "Real predictions need pretrained weights.",
+      "For real predictions run `deno task model:fetch`, then restart.",
   };
 }
 
@@ -83,14 +85,20 @@ export class Classifier {
       output: { ...manifest.output, classes: model.labels.length },
       preprocessing: manifest.preprocessing,
       parameters: model.parameters,
+      precision: manifest.precision ?? (manifest.quantization ? "int8" : "fp32"),
       weights: this.#weights,
-      backend: { name: backend.name, threads: backend.threads },
+      backend: { name: backend.name, threads: backend.threads, kernels: backend.kernels },
     };
   }
 
   /** Number of classes (the largest useful top_k). */
   get classes(): number {
     return this.#labels.length;
+  }
+
+  /** Inference runs waiting or in progress on the backend. */
+  get queueDepth(): number {
+    return this.#backend.queueDepth;
   }
 
   /**

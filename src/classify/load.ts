@@ -6,7 +6,9 @@
 import { pathToFileURL } from "node:url";
 import { ClassifierError } from "../errors.ts";
 import { ensureSyntheticModel, loadModel } from "../model/store.ts";
+import { loopFixedBatch, resolveModelName } from "../model/zoo.ts";
 import { createWasmBackend } from "../runtime/wasm.ts";
+import type { LrnMode } from "../runtime/custom_ops.ts";
 import { Classifier } from "./classifier.ts";
 
 /** Which model to load and how to run it. */
@@ -19,6 +21,8 @@ export interface LoadOptions {
   seed?: number;
   /** Intra-op threads. */
   threads?: number;
+  /** Who runs LRN (default: the faster, see DEFAULT_LRN). */
+  lrn?: LrnMode;
   /** Start-up progress lines. */
   log?: (line: string) => void;
 }
@@ -33,6 +37,8 @@ export interface LoadOptions {
  */
 export async function loadClassifier(options: LoadOptions = {}): Promise<Classifier> {
   const log = options.log ?? (() => {});
+  // "synthetic" and zoo names ("bvlcalexnet-12-int8", "int8") become paths in models/.
+  options = { ...options, ...resolveModelName(options.model) };
   let manifestUrl: URL;
   let modelUrl: URL | undefined;
   if (options.model) {
@@ -54,9 +60,11 @@ export async function loadClassifier(options: LoadOptions = {}): Promise<Classif
     inputName: model.manifest.input.name,
     outputName: model.manifest.output.name,
     threads: options.threads,
+    lrn: options.lrn,
   });
   try {
-    return new Classifier(model, backend);
+    // Graphs with a fixed batch of 1 (the zoo files) run larger batches as a loop.
+    return new Classifier(model, loopFixedBatch(backend));
   } catch (e) {
     await backend.release();
     throw e;

@@ -14,6 +14,9 @@ export type Provenance =
   | { kind: "pretrained"; source: string; sha256: string; license?: string }
   | { kind: "user"; source: string; sha256?: string };
 
+/** Numeric precisions a model can run in. */
+export type Precision = "fp32" | "fp16" | "int8";
+
 /** The manifest of one model. Paths are relative to the manifest file. */
 export interface Manifest {
   /** Short model name shown to users, e.g. "alexnet-synthetic". */
@@ -30,8 +33,28 @@ export interface Manifest {
   labels: string;
   /** Learned parameter count, when known ahead of loading. */
   parameters?: number;
+  /** Numeric precision of the weights and arithmetic (default "fp32"); shown in metrics and /v1/models. */
+  precision?: Precision;
   /** Where the weights came from. */
   provenance: Provenance;
+  /** For models we quantized: how (source hash, calibration set hash, method). */
+  quantization?: QuantizationInfo;
+}
+
+/** How a quantized model was made from its fp32 source. */
+export interface QuantizationInfo {
+  /** QDQ: QuantizeLinear/DequantizeLinear pairs around float operators. */
+  format: "qdq";
+  /** sha256 of the fp32 source model file. */
+  source_sha256: string;
+  /** sha256 over the calibration images (sorted by name, each name and bytes). */
+  calibration_sha256: string;
+  /** Number of calibration images. */
+  calibration_images: number;
+  method: "minmax" | "percentile";
+  percentile?: number;
+  activations: "uint8 asymmetric per tensor";
+  weights: "int8 symmetric per channel";
 }
 
 /** The preprocessing the synthetic model uses: torchvision's (shorter side 256, crop 224, mean/std). */
@@ -73,6 +96,7 @@ function triple(v: unknown): boolean {
 export function parseManifest(json: unknown, where = "(inline)"): Manifest {
   if (!isObject(json)) fail(where, "it is not a JSON object");
   const { name, model, input, output, preprocessing: p, labels, provenance, parameters } = json;
+  const { precision } = json;
   if (typeof name !== "string" || name === "") fail(where, '"name" must be a non-empty string');
   if (typeof model !== "string") fail(where, '"model" must be the path of the ONNX file');
   if (!isObject(input) || typeof input.name !== "string") fail(where, '"input.name" is missing');
@@ -108,6 +132,9 @@ export function parseManifest(json: unknown, where = "(inline)"): Manifest {
   }
   if ((p.std as number[]).some((s) => s === 0)) fail(where, '"preprocessing.std" must not be 0');
   if (typeof labels !== "string") fail(where, '"labels" must be the path of the labels file');
+  if (precision !== undefined && !["fp32", "fp16", "int8"].includes(precision as string)) {
+    fail(where, '"precision" must be "fp32", "fp16" or "int8"');
+  }
   if (parameters !== undefined && !positiveInt(parameters)) {
     fail(where, '"parameters" must be a positive integer');
   }

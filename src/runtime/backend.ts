@@ -26,8 +26,17 @@ export interface Backend {
   readonly threads: number;
   /** Input dims the graph declares; symbolic dims are null. */
   readonly inputShape: readonly (number | null)[];
+  /** Which implementation runs each custom-capable op ("custom" = ours, "ort" = onnxruntime's). */
+  readonly kernels: { lrn: "custom" | "ort" };
+  /** Runs waiting or in progress. */
+  readonly queueDepth: number;
   /** Runs x: [N, C, H, W] and returns y: [N, K]. Safe to call concurrently. */
   run(input: Float32Array, dims: readonly number[]): Promise<BackendOutput>;
+  /**
+   * Runs x and returns the tensors passed between the model's parts (the
+   * outputs of the layers around our kernels), copied.
+   */
+  capture(input: Float32Array, dims: readonly number[]): Promise<Record<string, BackendOutput>>;
   /** Frees the session. */
   release(): Promise<void>;
 }

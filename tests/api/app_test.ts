@@ -82,6 +82,6 @@ Deno.test("unknown routes and methods answer JSON 404", async () => {
   const app = createApp({});
   const res = await app.request("/nope");
   assert.equal(res.status, 404);
-  assert.deepEqual(Object.keys((await res.json()).error), ["code", "message"]);
+  assert.deepEqual(Object.keys((await res.json()).error), ["code", "message", "request_id"]);
   assert.equal((await app.request("/predict")).status, 404);
 });

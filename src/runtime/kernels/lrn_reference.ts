@@ -1,0 +1,78 @@
+/**
+ * ONNX LRN in plain TypeScript, written straight from the operator definition
+ * with float64 arithmetic: the yardstick the WebAssembly kernel is tested against.
+ *
+ * @module
+ */
+import { checkLrnArgs } from "./_lrn_args.ts";
+
+/** Tensor dims [N, C, H, W] of an NCHW float32 tensor. */
+export type LrnDims = readonly [n: number, c: number, h: number, w: number];
+
+/**
+ * LRN attributes as in ONNX (opsets 1 and 13). ONNX stores alpha, beta and bias
+ * as float32, so both implementations round them to float32 first.
+ */
+export interface LrnParams {
+  /** Channels in the window (>= 1); the window of channel c is
+   * [c - floor((size - 1) / 2), c + ceil((size - 1) / 2)], clipped to [0, C). */
+  size: number;
+  /** Scale of the window's sum of squares (ONNX default 0.0001). */
+  alpha?: number;
+  /** Exponent of the denominator (ONNX default 0.75, AlexNet's value). */
+  beta?: number;
+  /** Added to the scaled sum (ONNX default 1). */
+  bias?: number;
+}
+
+/**
+ * y = x / (bias + alpha / size * sum of x^2 over the channel window)^beta for
+ * x, y: [N, C, H, W], accumulating in float64. Slow on purpose: one plain loop per
+ * output, no running sums, so it is easy to check against the ONNX text.
+ *
+ * `out` may be a Float64Array to keep the unrounded results, and may be `x`
+ * itself (the input is copied first then).
+ *
+ * @example
+ * ```ts
+ * import { lrnReference } from "./mod.ts";
+ *
+ * // x: [1, 3, 1, 1]
+ * const y = lrnReference(new Float32Array([1, 2, 3]), [1, 3, 1, 1], { size: 3 });
+ * console.log(y.length); // 3
+ * ```
+ */
+export function lrnReference<T extends Float32Array | Float64Array = Float32Array>(
+  x: Float32Array,
+  dims: LrnDims,
+  params: LrnParams,
+  out?: T,
+): T {
+  const { n, c, hw, size, alpha, beta, bias } = checkLrnArgs(
+    "Cannot compute the LRN reference",
+    x,
+    dims,
+    params,
+    out,
+  );
+  const y = (out ?? new Float32Array(x.length)) as T;
+  const src = out !== undefined && out.buffer === x.buffer ? x.slice() : x;
+  const before = Math.floor((size - 1) / 2);
+  const after = Math.ceil((size - 1) / 2);
+  for (let i = 0; i < n; i++) {
+    for (let ch = 0; ch < c; ch++) {
+      const first = Math.max(0, ch - before);
+      const last = Math.min(c - 1, ch + after);
+      for (let p = 0; p < hw; p++) {
+        let sum = 0;
+        for (let k = first; k <= last; k++) {
+          const v = src[(i * c + k) * hw + p];
+          sum += v * v;
+        }
+        const at = (i * c + ch) * hw + p;
+        y[at] = src[at] / Math.pow(bias + (alpha / size) * sum, beta);
+      }
+    }
+  }
+  return y;
+}

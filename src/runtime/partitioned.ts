@@ -1,0 +1,137 @@
+/**
+ * Runs a partitioned model: onnxruntime sessions for the graph parts and our
+ * kernels for the nodes between them, passing tensors along by name.
+ *
+ * @module
+ */
+import * as ort from "onnxruntime-web";
+import { type Part, partitionModel } from "../model/partition.ts";
+import type { CustomKernel, KernelRegistry, TensorValue } from "./custom_ops.ts";
+
+/** Makes an onnxruntime session for one graph part. */
+export type SessionFactory = (bytes: Uint8Array) => Promise<ort.InferenceSession>;
+
+type Step =
+  | { kind: "graph"; part: Part & { kind: "graph" }; session: ort.InferenceSession }
+  | { kind: "kernel"; part: Part & { kind: "kernel" }; kernel: CustomKernel };
+
+/** What {@linkcode PartitionedRunner.run} returns. */
+export interface PartitionedResult {
+  /** The requested outputs. */
+  outputs: Record<string, ort.Tensor>;
+  /** With `capture`, every tensor passed between parts (copied, safe to keep). */
+  intermediates?: Record<string, TensorValue>;
+}
+
+/** Segment -> kernel -> segment, for any batch size. Not reentrant: queue callers. */
+export class PartitionedRunner {
+  readonly #steps: Step[];
+  /** Op types of each step, e.g. [["Conv","Relu"], ["LRN"], ...]. */
+  readonly layout: string[][];
+
+  private constructor(steps: Step[]) {
+    this.#steps = steps;
+    this.layout = steps.map((s) => s.kind === "graph" ? s.part.ops : [s.part.opType]);
+  }
+
+  /**
+   * Partitions `bytes` at every op type in `registry` and prepares a session
+   * per graph part and a kernel per custom node.
+   *
+   * @example
+   * ```ts
+   * const runner = await PartitionedRunner.create(bytes, kernelRegistry("custom"), (b) =>
+   *   ort.InferenceSession.create(b, { executionProviders: ["wasm"] }));
+   * ```
+   */
+  static async create(
+    bytes: Uint8Array,
+    registry: KernelRegistry,
+    createSession: SessionFactory,
+  ): Promise<PartitionedRunner> {
+    const { parts } = partitionModel(bytes, new Set(registry.keys()));
+    const steps: Step[] = [];
+    try {
+      for (const part of parts) {
+        if (part.kind === "graph") {
+          steps.push({ kind: "graph", part, session: await createSession(part.bytes) });
+        } else {
+          steps.push({ kind: "kernel", part, kernel: await registry.get(part.opType)!(part.node) });
+        }
+      }
+    } catch (e) {
+      await Promise.all(steps.map((s) => s.kind === "graph" ? s.session.release() : undefined));
+      throw e;
+    }
+    return new PartitionedRunner(steps);
+  }
+
+  /** The sessions of the graph parts, in order. */
+  get sessions(): ort.InferenceSession[] {
+    return this.#steps.flatMap((s) => s.kind === "graph" ? [s.session] : []);
+  }
+
+  /** Runs all parts on `feeds` and returns `outputNames`. */
+  async run(
+    feeds: Record<string, ort.Tensor>,
+    outputNames: string[],
+    options: { capture?: boolean } = {},
+  ): Promise<PartitionedResult> {
+    const env = new Map<string, ort.Tensor>(Object.entries(feeds));
+    const fromKernel = new Set<string>();
+    const intermediates: Record<string, TensorValue> | undefined = options.capture ? {} : undefined;
+    const keep = (name: string, t: ort.Tensor) => {
+      if (intermediates && t.type === "float32") {
+        intermediates[name] = { data: (t.data as Float32Array).slice(), dims: t.dims };
+      }
+    };
+    const take = (name: string) => {
+      const t = env.get(name);
+      if (!t) {
+        throw new Error(`Cannot run the partitioned model: tensor "${name}" was never produced`);
+      }
+      return t;
+    };
+    for (const step of this.#steps) {
+      if (step.kind === "graph") {
+        const input = Object.fromEntries(step.part.inputs.map((n) => [n, take(n)]));
+        const out = await step.session.run(input, step.part.outputs);
+        for (const name of step.part.outputs) {
+          env.set(name, out[name]);
+          keep(name, out[name]);
+        }
+      } else {
+        const inputs = step.part.inputs.map((n) => {
+          const t = take(n);
+          if (t.type !== "float32") {
+            throw new TypeError(
+              `Cannot run ${step.part.opType} on "${n}": it is ${t.type}, not float32`,
+            );
+          }
+          return { data: t.data as Float32Array, dims: t.dims };
+        });
+        const outputs = step.kernel.run(inputs);
+        step.part.node.output!.forEach((name, i) => {
+          // The kernel reuses its buffer next call; the tensor is consumed before that.
+          const t = new ort.Tensor("float32", outputs[i].data, outputs[i].dims);
+          env.set(name, t);
+          fromKernel.add(name);
+          keep(name, t);
+        });
+      }
+    }
+    const result = (n: string) => {
+      const t = take(n);
+      // A kernel's buffer is overwritten by the next run; hand out a copy.
+      return fromKernel.has(n)
+        ? new ort.Tensor("float32", (t.data as Float32Array).slice(), t.dims)
+        : t;
+    };
+    return { outputs: Object.fromEntries(outputNames.map((n) => [n, result(n)])), intermediates };
+  }
+
+  /** Frees every session. */
+  async release(): Promise<void> {
+    await Promise.all(this.sessions.map((s) => s.release()));
+  }
+}

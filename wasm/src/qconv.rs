@@ -1,0 +1,276 @@
+//! Quantized Conv (NCHW, groups, strides, pads, dilations) as im2col + the int8 GEMM:
+//!
+//! ```text
+//! xc[c, h, w]        = QuantizeLinear(x[n, c, h, w]; s_x, z_x) - z_x   (0 in the padding)
+//! cols[p, k]         = xc[g * C/G + ci, oy * sh - pad_t + i * dh, ox * sw - pad_l + j * dw]
+//!                      with p = oy * OW + ox, k = (ci * kH + i) * kW + j
+//! acc[n, g*M/G + m, p] = sum over k of cols[p, k] * w[g * M/G + m, k]         (qgemm.rs)
+//! y                  = the float epilogue of qlinear.rs on acc
+//! ```
+//!
+//! Zero padding in float is x = 0, which quantizes to z_x exactly (the zero point is
+//! an integer), so padding is xc = 0 and adds nothing to a sum. The weights of group g
+//! are rows [g * M/G, (g + 1) * M/G) of W: [M, C/G * kH * kW], packed per group one
+//! after the other (`packed_len`).
+
+use crate::qgemm::{self, Sink};
+use crate::qlinear::Epilogue;
+use crate::quantize::{center_u8, quantize_centered, Quantizer};
+use core::arch::wasm32::*;
+
+/// Conv attributes and shapes, as JavaScript passes them: 16 u32 in this order.
+pub struct Geometry {
+    pub n: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub m: usize,
+    pub group: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride_h: usize,
+    pub stride_w: usize,
+    pub pad_top: usize,
+    pub pad_left: usize,
+    pub pad_bottom: usize,
+    pub pad_right: usize,
+    pub dil_h: usize,
+    pub dil_w: usize,
+    /// Output height and width, worked out by `Geometry::new`.
+    pub oh: usize,
+    pub ow: usize,
+}
+
+impl Geometry {
+    /// Checks the shape (None when unusable) and works out the output size.
+    pub fn new(v: [u32; 16]) -> Option<Geometry> {
+        let [n, c, h, w, m, group, kh, kw, stride_h, stride_w, pad_top, pad_left, pad_bottom, pad_right, dil_h, dil_w] =
+            v.map(|v| v as usize);
+        if [c, h, w, m, group, kh, kw, stride_h, stride_w, dil_h, dil_w].contains(&0)
+            || c % group != 0
+            || m % group != 0
+        {
+            return None;
+        }
+        let span_h = (kh - 1).checked_mul(dil_h)? + 1;
+        let span_w = (kw - 1).checked_mul(dil_w)? + 1;
+        let in_h = h.checked_add(pad_top)?.checked_add(pad_bottom)?;
+        let in_w = w.checked_add(pad_left)?.checked_add(pad_right)?;
+        if in_h < span_h || in_w < span_w {
+            return None;
+        }
+        let g = Geometry {
+            n,
+            c,
+            h,
+            w,
+            m,
+            group,
+            kh,
+            kw,
+            stride_h,
+            stride_w,
+            pad_top,
+            pad_left,
+            pad_bottom,
+            pad_right,
+            dil_h,
+            dil_w,
+            oh: (in_h - span_h) / stride_h + 1,
+            ow: (in_w - span_w) / stride_w + 1,
+        };
+        if g.k() > qgemm::MAX_K {
+            return None;
+        }
+        // Every buffer size the kernels use must fit in the address space.
+        g.x_len()?;
+        g.y_len()?;
+        g.packed_len()?;
+        g.scratch_len()?;
+        Some(g)
+    }
+
+    /// Values per image of x: C * H * W.
+    pub fn image_len(&self) -> Option<usize> {
+        self.c.checked_mul(self.h)?.checked_mul(self.w)
+    }
+
+    pub fn x_len(&self) -> Option<usize> {
+        self.image_len()?.checked_mul(self.n)
+    }
+
+    /// Output pixels per image: OH * OW.
+    pub fn pixels(&self) -> usize {
+        self.oh * self.ow
+    }
+
+    pub fn y_len(&self) -> Option<usize> {
+        self.m.checked_mul(self.oh)?.checked_mul(self.ow)?.checked_mul(self.n)
+    }
+
+    /// GEMM depth: C/G * kH * kW.
+    pub fn k(&self) -> usize {
+        self.c / self.group * self.kh * self.kw
+    }
+
+    /// Packed bytes of one group's [M/G, K] weights.
+    pub fn group_packed_len(&self) -> Option<usize> {
+        qgemm::packed_len(self.m / self.group, self.k())
+    }
+
+    pub fn packed_len(&self) -> Option<usize> {
+        self.group_packed_len()?.checked_mul(self.group)
+    }
+
+    /// i16 values of scratch: one centred image and the columns of one group.
+    pub fn scratch_len(&self) -> Option<usize> {
+        let cols = self.oh.checked_mul(self.ow)?.checked_mul(qgemm::padded_k(self.k()))?;
+        self.image_len()?.checked_add(cols)
+    }
+}
+
+/// Scratch of one call: the centred image [C, H, W], one group's columns [P, KP] and
+/// their sums [P].
+pub struct Scratch<'a> {
+    pub image: &'a mut [i16],
+    pub cols: &'a mut [i16],
+    pub sums: &'a mut [i32],
+}
+
+/// y = the quantized conv of x. x: [N, C, H, W] f32, y: [N, M, OH, OW] f32.
+pub fn conv_f32(
+    g: &Geometry,
+    packed: &[u8],
+    x: &[f32],
+    quantizer: &Quantizer,
+    epilogue: &Epilogue,
+    s: Scratch,
+    y: &mut [f32],
+) {
+    let image_len = g.c * g.h * g.w;
+    let out_len = g.m * g.pixels();
+    for (x, y) in x.chunks_exact(image_len).zip(y.chunks_exact_mut(out_len)) {
+        quantize_centered(x, s.image, quantizer);
+        for group in 0..g.group {
+            im2col(g, s.image, group, s.cols, s.sums);
+            let mut sink = NchwF32 { y, pixels: g.pixels(), rows: g.m / g.group, group, sums: s.sums, epilogue };
+            gemm_group(g, packed, group, s.cols, &mut sink);
+        }
+    }
+}
+
+/// acc = the exact int32 sums for x_q. xq: [N, C, H, W] u8, acc: [N, M, OH, OW] i32.
+pub fn conv_acc(g: &Geometry, packed: &[u8], xq: &[u8], zero_point: u8, s: Scratch, acc: &mut [i32]) {
+    let image_len = g.c * g.h * g.w;
+    let out_len = g.m * g.pixels();
+    for (xq, acc) in xq.chunks_exact(image_len).zip(acc.chunks_exact_mut(out_len)) {
+        center_u8(xq, s.image, zero_point);
+        for group in 0..g.group {
+            im2col(g, s.image, group, s.cols, s.sums);
+            let mut sink = NchwI32 { acc, pixels: g.pixels(), rows: g.m / g.group, group, sums: s.sums };
+            gemm_group(g, packed, group, s.cols, &mut sink);
+        }
+    }
+}
+
+fn gemm_group(g: &Geometry, packed: &[u8], group: usize, cols: &[i16], sink: &mut impl Sink) {
+    let len = qgemm::packed_len(g.m / g.group, g.k()).unwrap_or(0);
+    let kp = qgemm::padded_k(g.k());
+    qgemm::gemm(&packed[group * len..(group + 1) * len], kp, &cols[..g.pixels() * kp], sink);
+}
+
+/// cols[p, k] and sums[p] = sum over k of cols[p, k] for one group.
+/// image: [C, H, W] i16, cols: [P, KP] i16 (padding columns 0), sums: [P].
+fn im2col(g: &Geometry, image: &[i16], group: usize, cols: &mut [i16], sums: &mut [i32]) {
+    let cg = g.c / g.group;
+    let k = g.k();
+    let kp = qgemm::padded_k(k);
+    let plane = g.h * g.w;
+    let channels = &image[group * cg * plane..(group + 1) * cg * plane];
+    for (p, (col, sum)) in cols.chunks_exact_mut(kp).zip(sums.iter_mut()).take(g.pixels()).enumerate() {
+        let (oy, ox) = (p / g.ow, p % g.ow);
+        // Top-left input position of the window, possibly in the padding (negative).
+        let y0 = (oy * g.stride_h) as isize - g.pad_top as isize;
+        let x0 = (ox * g.stride_w) as isize - g.pad_left as isize;
+        let x_last = x0 + ((g.kw - 1) * g.dil_w) as isize;
+        let whole_row = g.dil_w == 1 && x0 >= 0 && x_last < g.w as isize;
+        let mut total = 0i32;
+        for (ci, channel) in channels.chunks_exact(plane).enumerate() {
+            for i in 0..g.kh {
+                let out = &mut col[(ci * g.kh + i) * g.kw..(ci * g.kh + i + 1) * g.kw];
+                let iy = y0 + (i * g.dil_h) as isize;
+                if iy < 0 || iy >= g.h as isize {
+                    out.fill(0);
+                    continue;
+                }
+                let row = &channel[iy as usize * g.w..(iy as usize + 1) * g.w];
+                if whole_row {
+                    out.copy_from_slice(&row[x0 as usize..x0 as usize + g.kw]);
+                } else {
+                    for (j, o) in out.iter_mut().enumerate() {
+                        let ix = x0 + (j * g.dil_w) as isize;
+                        *o = if ix >= 0 && ix < g.w as isize { row[ix as usize] } else { 0 };
+                    }
+                }
+                total += out.iter().map(|v| *v as i32).sum::<i32>();
+            }
+        }
+        col[k..].fill(0);
+        *sum = total;
+    }
+}
+
+/// y: [M, P] of one image; the sink of group `group` writes its M/G rows.
+struct NchwF32<'a> {
+    y: &'a mut [f32],
+    pixels: usize,
+    rows: usize,
+    group: usize,
+    sums: &'a [i32],
+    epilogue: &'a Epilogue<'a>,
+}
+
+impl Sink for NchwF32<'_> {
+    #[inline(always)]
+    fn put(&mut self, p: usize, block: usize, sums: v128) {
+        let row0 = self.group * self.rows + block * qgemm::ROWS;
+        let v = self.epilogue.apply(qgemm::exact(sums, self.sums[p]), row0);
+        let lanes = [
+            f32x4_extract_lane::<0>(v),
+            f32x4_extract_lane::<1>(v),
+            f32x4_extract_lane::<2>(v),
+            f32x4_extract_lane::<3>(v),
+        ];
+        let count = qgemm::ROWS.min(self.rows - block * qgemm::ROWS);
+        for (r, value) in lanes.iter().enumerate().take(count) {
+            self.y[(row0 + r) * self.pixels + p] = *value;
+        }
+    }
+}
+
+/// acc: [M, P] of one image.
+struct NchwI32<'a> {
+    acc: &'a mut [i32],
+    pixels: usize,
+    rows: usize,
+    group: usize,
+    sums: &'a [i32],
+}
+
+impl Sink for NchwI32<'_> {
+    #[inline(always)]
+    fn put(&mut self, p: usize, block: usize, sums: v128) {
+        let row0 = self.group * self.rows + block * qgemm::ROWS;
+        let v = qgemm::exact(sums, self.sums[p]);
+        let lanes = [
+            i32x4_extract_lane::<0>(v),
+            i32x4_extract_lane::<1>(v),
+            i32x4_extract_lane::<2>(v),
+            i32x4_extract_lane::<3>(v),
+        ];
+        let count = qgemm::ROWS.min(self.rows - block * qgemm::ROWS);
+        for (r, value) in lanes.iter().enumerate().take(count) {
+            self.acc[(row0 + r) * self.pixels + p] = *value;
+        }
+    }
+}
