@@ -35,10 +35,46 @@ export interface Config {
   mirrors: string[];
   /** Who runs LRN: our WASM kernel or onnxruntime's (flag --lrn, env LRN; default ort, the faster end to end). */
   lrn?: "custom" | "ort";
+  /** Who runs quantized Gemm layers: our int8 WASM kernel or onnxruntime's (flag --int8, env INT8; default custom). */
+  int8?: "custom" | "ort";
   /** Least severe log line written (flag --log-level, env LOG_LEVEL; default info). */
   logLevel: LogLevel;
   /** Path of the Prometheus scrape, false for none (flag --metrics-path, env METRICS_PATH; "off" disables; default /metrics). */
   metricsPath: string | false;
+  /** Largest image accepted, width x height, read from its header (flag --max-pixels, env MAX_PIXELS; default 40 megapixels). */
+  maxPixels: number;
+  /** Most /predict requests in progress or waiting; more get 503 (flag --max-queue, env MAX_QUEUE; default 32). */
+  maxQueue: number;
+  /** Deadline of one request; later gets 503 (flag --request-timeout, env REQUEST_TIMEOUT; default 30 s). */
+  requestTimeoutMs: number;
+  /** Origins allowed by CORS, ["*"] for any; none when absent (flag --cors-origin, env CORS_ORIGIN; default off). */
+  corsOrigins?: string[];
+}
+
+/** Parses "40mp", "40000000", "1.5mp" into a pixel count. */
+export function parsePixels(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(mp)?\s*$/i.exec(text);
+  const n = m ? Math.floor(Number(m[1]) * (m[2] ? 1e6 : 1)) : NaN;
+  if (!(n >= 1)) {
+    throw new RangeError(`Cannot use max-pixels=${text}: use e.g. 40mp or a pixel count`);
+  }
+  return n;
+}
+
+/** Parses "off", "*" or a comma-separated list of origins like https://app.example:8443. */
+export function parseCorsOrigins(text: string): string[] | undefined {
+  const items = text.split(",").map((s) => s.trim()).filter(Boolean);
+  if (items.length === 0 || (items.length === 1 && items[0].toLowerCase() === "off")) {
+    return undefined;
+  }
+  for (const item of items) {
+    if (item !== "*" && !/^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/.test(item)) {
+      throw new RangeError(
+        `Cannot use cors-origin=${item}: expected *, off, or origins like https://app.example`,
+      );
+    }
+  }
+  return items;
 }
 
 /** Parses "10mb", "512kb", "1048576" into bytes. */
@@ -56,6 +92,11 @@ export function parseDuration(name: string, text: string): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s)?\s*$/i.exec(text);
   if (!m) throw new TypeError(`Cannot use ${name}=${text}: use e.g. 5s, 500ms or seconds`);
   return Math.round(Number(m[1]) * (m[2]?.toLowerCase() === "ms" ? 1 : 1000));
+}
+
+function positive(name: string, text: string, value: number): number {
+  if (!(value > 0)) throw new RangeError(`Cannot use ${name}=${text}: it must be above 0`);
+  return value;
 }
 
 function integer(name: string, text: string, min: number, max: number): number {
@@ -91,10 +132,15 @@ export function parseConfig(
       "max-body": { type: "string" },
       seed: { type: "string" },
       lrn: { type: "string" },
+      int8: { type: "string" },
       "log-level": { type: "string" },
       "metrics-path": { type: "string" },
       offline: { type: "boolean" },
       "fetch-timeout": { type: "string" },
+      "max-pixels": { type: "string" },
+      "max-queue": { type: "string" },
+      "request-timeout": { type: "string" },
+      "cors-origin": { type: "string" },
       json: { type: "boolean", default: false },
       "top-k": { type: "string" },
     },
@@ -106,6 +152,10 @@ export function parseConfig(
   const maxBody = get("max-body", "MAX_BODY");
   const seed = get("seed", "SEED");
   const lrn = get("lrn", "LRN");
+  const int8 = get("int8", "INT8");
+  if (int8 !== undefined && int8 !== "custom" && int8 !== "ort") {
+    throw new RangeError(`Cannot use int8=${int8}: expected "custom" or "ort"`);
+  }
   if (lrn !== undefined && lrn !== "custom" && lrn !== "ort") {
     throw new RangeError(`Cannot use lrn=${lrn}: expected "custom" or "ort"`);
   }
@@ -123,6 +173,10 @@ export function parseConfig(
   }
   const topK = values["top-k"];
   const fetchTimeout = get("fetch-timeout", "MODEL_FETCH_TIMEOUT");
+  const maxPixels = get("max-pixels", "MAX_PIXELS");
+  const maxQueue = get("max-queue", "MAX_QUEUE");
+  const requestTimeout = get("request-timeout", "REQUEST_TIMEOUT");
+  const corsOrigin = get("cors-origin", "CORS_ORIGIN");
   return {
     port: port === undefined ? 8000 : integer("port", port, 0, 65535),
     hostname: get("host", "HOST") ?? "0.0.0.0",
@@ -132,6 +186,7 @@ export function parseConfig(
     maxBodyBytes: maxBody === undefined ? 10 * 1024 * 1024 : parseSize(maxBody),
     seed: seed === undefined ? 1 : integer("seed", seed, 0, 2 ** 32 - 1),
     lrn,
+    int8,
     logLevel: logLevel as LogLevel,
     metricsPath: metricsPath === "off" ? false : metricsPath,
     offline: (values.offline as boolean | undefined) ??
@@ -140,6 +195,14 @@ export function parseConfig(
       ? 5_000
       : parseDuration("fetch-timeout", fetchTimeout),
     mirrors: (env("MODEL_MIRRORS") ?? "").split(/[\s,]+/).filter(Boolean),
+    maxPixels: maxPixels === undefined ? 40_000_000 : parsePixels(maxPixels),
+    maxQueue: maxQueue === undefined ? 32 : integer("max-queue", maxQueue, 1, 100_000),
+    requestTimeoutMs: requestTimeout === undefined ? 30_000 : positive(
+      "request-timeout",
+      requestTimeout,
+      parseDuration("request-timeout", requestTimeout),
+    ),
+    corsOrigins: corsOrigin === undefined ? undefined : parseCorsOrigins(corsOrigin),
     positionals,
     json: values.json as boolean,
     topK: topK === undefined ? 5 : integer("top-k", topK, 1, 1000),

@@ -1,6 +1,10 @@
 // AlexNet at the edge: upload page logic. Plain ES module, no dependencies, no build step.
 // Talks to the same origin only: GET readyz, GET v1/models, POST predict (multipart "image").
 
+import { describeEye, drawModelsEye } from "./eye.js";
+import { setExplorerImage, setExplorerModel } from "./explorer.js";
+import { setLocalImage, setLocalModel, showServerAnswer } from "./local.js";
+
 const TOP_K = 5;
 /** Give up on one classification after this long. */
 const PREDICT_TIMEOUT_MS = 60_000;
@@ -54,6 +58,9 @@ const ui = {
   modelWeights: $("model-weights"),
   modelInput: $("model-input"),
   modelParams: $("model-params"),
+  eye: $("eye"),
+  eyeCanvas: /** @type {HTMLCanvasElement} */ ($("eye-canvas")),
+  eyeCaption: $("eye-caption"),
   announcer: $("announcer"),
 };
 
@@ -73,6 +80,8 @@ const state = {
   previewDetails: [],
   /** @type {any} */
   model: null,
+  /** The chosen image, for the model's-eye view. @type {File | null} */
+  image: null,
 };
 
 const api = (path) => new URL(path, document.baseURI);
@@ -193,6 +202,9 @@ function renderModel(model) {
     ? `${(model.parameters / 1e6).toFixed(1)} M (${model.parameters.toLocaleString()})`
     : "unknown";
   renderWeights(model.weights);
+  setExplorerModel(model);
+  setLocalModel(model);
+  if (state.image && ui.eye.hidden) showEye(state.image);
 }
 
 /** Shows where the weights came from, and the banner when they are synthetic. */
@@ -304,7 +316,29 @@ async function handleFile(file) {
   const { file: upload, note } = await toServerFormat(file);
   if (mine !== choice) return; // A newer image was chosen meanwhile.
   showPreview(file, note);
+  state.image = file;
+  showEye(file);
+  setExplorerImage(upload);
   await classify(upload);
+}
+
+/** Draws the image as the model sees it (resize and crop from the manifest), in this browser. */
+async function showEye(file) {
+  const p = state.model?.preprocessing;
+  if (!p) return; // Drawn when the model's description arrives.
+  try {
+    const done = await drawModelsEye(ui.eyeCanvas, file, p);
+    if (state.image !== file) return;
+    ui.eyeCaption.textContent = `${describeEye(done, p)} ${
+      p.channelOrder === "BGR" ? "Fed to the model as BGR." : ""
+    }`;
+    ui.eye.hidden = false;
+    setLocalImage(ui.eyeCanvas);
+  } catch {
+    // The browser cannot decode it (the server may still): no view, nothing to run here.
+    ui.eye.hidden = true;
+    setLocalImage(null);
+  }
 }
 
 // ---------------------------------------------------------------- classifying
@@ -430,6 +464,7 @@ function renderResult(body, roundTripMs) {
   });
 
   renderTimings(body.timings_ms ?? {});
+  showServerAnswer(body, roundTripMs);
 
   const model = { ...(state.model ?? {}) };
   if (body.model) model.name = body.model;

@@ -4,9 +4,10 @@
  * @module
  */
 import { Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
+import { QueueFullError } from "../runtime/_bounded_queue.ts";
 import { errorResponse } from "./errors.ts";
 import { notReadyMessage } from "./health.ts";
+import { admission, bodyLimit, requestSignal, unavailable } from "./limits.ts";
 import { setTimings } from "./metrics.ts";
 import type { ServerState } from "./state.ts";
 import { parseTopK, readImageRequest } from "./_image_request.ts";
@@ -15,30 +16,42 @@ import { parseTopK, readImageRequest } from "./_image_request.ts";
 export interface PredictOptions {
   /** Largest request body in bytes; larger ones get 413 while streaming. */
   maxBodyBytes: number;
+  /** Largest image (width x height, from its header); larger ones get 422 (default 40 MP). */
+  maxPixels?: number;
+  /** Most requests in progress or waiting; more get 503 with Retry-After (default 32). */
+  maxQueue?: number;
+  /** Called for each request turned away by a full queue (the metrics count it). */
+  onReject?: () => void;
 }
 
-/** The /predict route. */
+/**
+ * The /predict route: readiness, then a place in the bounded queue, then the
+ * body (bounded while it streams), then decode and inference.
+ */
 export function predictRoutes(state: ServerState, options: PredictOptions): Hono {
-  const limitMb = (options.maxBodyBytes / 1024 / 1024).toFixed(1);
+  const { maxPixels, maxQueue = 32, onReject } = options;
   return new Hono().post(
     "/",
-    bodyLimit({
-      maxSize: options.maxBodyBytes,
-      onError: (c) =>
-        errorResponse(
-          c,
-          "payload_too_large",
-          `Cannot accept the request: the body is over ${limitMb} MB`,
-        ),
-    }),
+    async function ready(c, next) {
+      if (!state.classifier) return errorResponse(c, "not_ready", notReadyMessage(state));
+      await next();
+    },
+    admission({ capacity: maxQueue, onReject }),
+    bodyLimit({ maxBytes: options.maxBodyBytes }),
     async (c) => {
-      const classifier = state.classifier;
-      if (!classifier) return errorResponse(c, "not_ready", notReadyMessage(state));
+      const classifier = state.classifier!;
       const { bytes, topK } = await readImageRequest(c.req.raw);
       const k = parseTopK(c.req.query("top_k") ?? topK, classifier.classes);
-      const result = await classifier.classify(bytes, k);
-      setTimings(c, result.timings_ms);
-      return c.json(result);
+      try {
+        const result = await classifier.classify(bytes, k, { maxPixels, signal: requestSignal(c) });
+        setTimings(c, result.timings_ms);
+        return c.json(result);
+      } catch (e) {
+        // A backend with its own bound (createWasmBackend's maxQueue) refuses the same way.
+        if (!(e instanceof QueueFullError)) throw e;
+        onReject?.();
+        return unavailable(c, "overloaded", "Cannot classify now: the inference queue is full", 1);
+      }
     },
   );
 }

@@ -8,7 +8,7 @@ import { ClassifierError } from "../errors.ts";
 import { decodeImage, preprocess } from "../image/mod.ts";
 import type { Manifest, Precision, Provenance } from "../model/manifest.ts";
 import type { LoadedModel } from "../model/store.ts";
-import type { Backend } from "../runtime/backend.ts";
+import type { Backend, BackendOutput } from "../runtime/backend.ts";
 import { type Prediction, softmax, topK } from "./top_k.ts";
 
 /** What a user sees about the weights: synthetic ones always carry a notice. */
@@ -33,7 +33,11 @@ export interface ModelInfo {
   /** Numeric precision, from the manifest (default: "int8" for models we quantized, else "fp32"). */
   precision: Precision;
   weights: WeightsInfo;
-  backend: { name: string; threads: number; kernels: { lrn: "custom" | "ort" } };
+  backend: {
+    name: string;
+    threads: number;
+    kernels: { lrn: "custom" | "ort"; int8: "custom" | "ort" };
+  };
 }
 
 /** Describes the weights for users, adding the plain notice synthetic weights need. */
@@ -102,7 +106,9 @@ export class Classifier {
   }
 
   /**
-   * Classifies one encoded image (JPEG, PNG or GIF).
+   * Classifies one encoded image (JPEG, PNG, GIF, WebP or BMP). `maxPixels`
+   * bounds the image by its header (default `DEFAULT_MAX_PIXELS`); an aborted
+   * `signal` stops the work before its next stage with the signal's reason.
    *
    * @example
    * ```ts
@@ -110,12 +116,19 @@ export class Classifier {
    * result.predictions[0].label;
    * ```
    */
-  async classify(bytes: Uint8Array, k = 5): Promise<Classification> {
+  async classify(
+    bytes: Uint8Array,
+    k = 5,
+    options: { maxPixels?: number; signal?: AbortSignal } = {},
+  ): Promise<Classification> {
+    const { maxPixels, signal } = options;
     const t0 = performance.now();
-    const image = await decodeImage(bytes);
+    const image = await decodeImage(bytes, { maxPixels });
+    signal?.throwIfAborted();
     const t1 = performance.now();
     const spec = this.#manifest.preprocessing;
     const tensor = preprocess(image, spec);
+    signal?.throwIfAborted();
     const t2 = performance.now();
     const scores = await this.infer(tensor, 1);
     const t3 = performance.now();
@@ -147,6 +160,20 @@ export class Classifier {
       rows.push(this.#manifest.output.kind === "logits" ? softmax(row) : row);
     }
     return rows;
+  }
+
+  /**
+   * Runs a preprocessed batch x: [N, 3, H, W] and returns the output y: [N, K]
+   * as the graph writes it (logits stay logits), for the Open Inference Protocol.
+   *
+   * @example
+   * ```ts
+   * const { data, dims } = await classifier.inferRaw(new Float32Array(3 * 224 * 224), 1);
+   * ```
+   */
+  inferRaw(tensor: Float32Array, batch: number): Promise<BackendOutput> {
+    const { width, height } = this.#manifest.preprocessing;
+    return this.#backend.run(tensor, [batch, 3, height, width]);
   }
 
   /** Frees the backend. */

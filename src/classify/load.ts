@@ -8,7 +8,7 @@ import { ClassifierError } from "../errors.ts";
 import { ensureSyntheticModel, loadModel } from "../model/store.ts";
 import { loopFixedBatch, resolveModelName } from "../model/zoo.ts";
 import { createWasmBackend } from "../runtime/wasm.ts";
-import type { LrnMode } from "../runtime/custom_ops.ts";
+import type { Int8Mode, LrnMode } from "../runtime/custom_ops.ts";
 import { Classifier } from "./classifier.ts";
 
 /** Which model to load and how to run it. */
@@ -23,6 +23,8 @@ export interface LoadOptions {
   threads?: number;
   /** Who runs LRN (default: the faster, see DEFAULT_LRN). */
   lrn?: LrnMode;
+  /** Who runs quantized Gemm layers (default: ours, see DEFAULT_INT8). */
+  int8?: Int8Mode;
   /** Start-up progress lines. */
   log?: (line: string) => void;
 }
@@ -61,6 +63,7 @@ export async function loadClassifier(options: LoadOptions = {}): Promise<Classif
     outputName: model.manifest.output.name,
     threads: options.threads,
     lrn: options.lrn,
+    int8: options.int8,
   });
   try {
     // Graphs with a fixed batch of 1 (the zoo files) run larger batches as a loop.

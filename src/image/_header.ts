@@ -6,6 +6,8 @@
  * @module
  */
 import type { ImageFormat } from "./sniff.ts";
+import { readBmpHeader } from "./bmp.ts";
+import { readWebpHeader } from "./webp.ts";
 
 /** Width and height in pixels, as the header declares them. */
 export interface Dimensions {
@@ -54,6 +56,14 @@ export function readDimensions(bytes: Uint8Array, format: ImageFormat): Dimensio
       return bytes.length < 10 ? null : { width: u16le(bytes, 6), height: u16le(bytes, 8) };
     case "jpeg":
       return jpegDimensions(bytes);
+    case "webp":
+      return readWebpHeader(bytes);
+    case "bmp":
+      try {
+        return readBmpHeader(bytes);
+      } catch {
+        return null;
+      }
   }
 }
 
@@ -73,5 +83,10 @@ export function hasEndMarker(bytes: Uint8Array, format: ImageFormat): boolean {
         String.fromCharCode(...bytes.subarray(bytes.length - 8, bytes.length - 4)) === "IEND";
     case "gif":
       return end >= 1 && bytes[end - 1] === 0x3b;
+    case "webp": // the RIFF size covers the whole file
+      return bytes.length >= 8 &&
+        8 + (bytes[4] | (bytes[5] << 8) | (bytes[6] << 16)) + bytes[7] * 2 ** 24 <= bytes.length;
+    case "bmp": // no end marker: the BMP decoder names what is missing itself
+      return true;
   }
 }

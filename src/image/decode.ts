@@ -1,7 +1,7 @@
 /**
  * Request bytes to an upright RGBA image: sniff the format, refuse oversized
- * images before allocating, decode (JPEG, PNG, first GIF frame), then apply
- * the JPEG's EXIF orientation.
+ * images before allocating, decode (JPEG, PNG, first GIF frame, WebP (first
+ * frame of an animation), BMP), then apply the JPEG's EXIF orientation.
  *
  * Every failure becomes a {@linkcode ClassifierError} with a message safe to
  * show a user; the decoder's own error is kept as `cause` for the log.
@@ -13,14 +13,18 @@ import { ClassifierError } from "../errors.ts";
 import type { DecodedImage } from "./decoded_image.ts";
 import { hasEndMarker, readDimensions } from "./_header.ts";
 import { decodeGifFirstFrame, decodeJpeg, decodePng } from "./_codecs.ts";
+import { gifFirstFrameSize } from "./_gif_header.ts";
+import { decodeBmp, readBmpHeader } from "./bmp.ts";
+import { decodeWebp } from "./webp.ts";
 import { applyOrientation, isOrientation, type Orientation } from "./orientation.ts";
 import { _describeUnsupported, type ImageFormat, sniffImageFormat } from "./sniff.ts";
 
 /**
- * The default pixel limit: 64 megapixels (e.g. 9238x6928). Decoding needs
- * about 8 bytes per pixel at its peak (decoder output plus the RGBA copy).
+ * The default pixel limit: 40 megapixels (e.g. 7746x5164, above any phone
+ * camera). Decoding needs about 8 bytes per pixel at its peak (decoder output
+ * plus the RGBA copy), so 320 MB for an image at the limit.
  */
-export const DEFAULT_MAX_PIXELS = 64_000_000;
+export const DEFAULT_MAX_PIXELS = 40_000_000;
 
 /** Options for {@linkcode decodeImage}. */
 export interface DecodeOptions {
@@ -32,15 +36,36 @@ export interface DecodeOptions {
   maxPixels?: number;
 }
 
-const NAMES: Record<ImageFormat, string> = { jpeg: "JPEG", png: "PNG", gif: "GIF" };
+const NAMES: Record<ImageFormat, string> = {
+  jpeg: "JPEG",
+  png: "PNG",
+  gif: "GIF",
+  webp: "WebP",
+  bmp: "BMP",
+};
 
+// Over the limit is 422 (the request is well-formed, this image is refused), not 413.
 function checkSize(width: number, height: number, maxPixels: number): void {
   if (width * height > maxPixels) {
     const mp = (n: number) => `${Math.round(n / 1e5) / 10}`;
     throw new ClassifierError(
-      "payload_too_large",
+      "decode_failed",
       `Cannot decode image: it is ${width}x${height} (${mp(width * height)} megapixels), ` +
         `over the ${mp(maxPixels)} megapixel limit`,
+    );
+  }
+}
+
+// A JPEG needs at least one bit per 8x8 block of its largest component (the Huffman code of
+// each block's DC difference), so fewer bytes cannot hold the declared size: the decoder would
+// pad the missing blocks and spend seconds on a canvas the file does not contain.
+function checkJpegData(bytes: Uint8Array, width: number, height: number): void {
+  const blocks = Math.ceil(width / 8) * Math.ceil(height / 8);
+  if (bytes.length < blocks / 8) {
+    throw new ClassifierError(
+      "decode_failed",
+      `Cannot decode image: the JPEG data is truncated (${bytes.length} bytes cannot hold ` +
+        `${width}x${height} pixels)`,
     );
   }
 }
@@ -60,10 +85,13 @@ const DECODERS: Record<ImageFormat, (bytes: Uint8Array) => Promise<DecodedImage>
   jpeg: decodeJpeg,
   png: decodePng,
   gif: decodeGifFirstFrame,
+  webp: decodeWebp,
+  bmp: (bytes) => Promise.resolve().then(() => decodeBmp(bytes)),
 };
 
 /**
- * Decodes a JPEG, PNG or GIF (first frame only) into an upright RGBA image.
+ * Decodes a JPEG, PNG, GIF (first frame), WebP (first frame) or BMP into an
+ * upright RGBA image.
  *
  * The format is taken from the magic bytes, never from a name or header. A
  * JPEG's EXIF Orientation (1-8) is applied, so the result is what a viewer
@@ -71,9 +99,10 @@ const DECODERS: Record<ImageFormat, (bytes: Uint8Array) => Promise<DecodedImage>
  * result but the rest of the image path ignores it (transparent pixels keep
  * whatever colour they store; for GIF that is black).
  *
- * @throws {ClassifierError} `unsupported_media_type` if the bytes are not a
- * JPEG, PNG or GIF; `payload_too_large` if the image is over `maxPixels`;
- * `decode_failed` if the data is truncated or corrupt.
+ * @throws {ClassifierError} `unsupported_media_type` if the bytes are not one
+ * of those formats; `decode_failed` if the image (or a GIF's first frame) is
+ * over `maxPixels` by its header, if the header cannot be read, or if the
+ * data is truncated or corrupt.
  *
  * @example
  * ```ts
@@ -95,23 +124,33 @@ export async function decodeImage(
     const what = bytes.length === 0
       ? "it is empty"
       : known
-      ? `it is ${known}, not a JPEG, PNG or GIF`
-      : "it is not a JPEG, PNG or GIF image";
+      ? `it is ${known}, not a JPEG, PNG, GIF, WebP or BMP`
+      : "it is not a JPEG, PNG, GIF, WebP or BMP image";
     throw new ClassifierError("unsupported_media_type", `Cannot classify this file: ${what}`);
   }
   const name = NAMES[format];
   const declared = readDimensions(bytes, format);
-  if (declared) checkSize(declared.width, declared.height, maxPixels);
+  // No size, no decode: a decoder must never allocate for a size nobody checked.
+  if (!declared) {
+    if (format === "bmp") readBmpHeader(bytes); // throws its more precise reason
+    throw new ClassifierError(
+      "decode_failed",
+      `Cannot decode image: the ${name} header is truncated or malformed`,
+    );
+  }
+  checkSize(declared.width, declared.height, maxPixels);
+  if (format === "jpeg") checkJpegData(bytes, declared.width, declared.height);
+  const frame = format === "gif" ? gifFirstFrameSize(bytes) : null;
+  if (frame) checkSize(frame.width, frame.height, maxPixels);
 
   let image: DecodedImage;
   try {
     image = await DECODERS[format](bytes);
   } catch (cause) {
-    const reason = declared === null
-      ? `the ${name} header is truncated or malformed`
-      : !hasEndMarker(bytes, format)
-      ? `the ${name} data is truncated`
-      : `the ${name} data is corrupt`;
+    if (cause instanceof ClassifierError) throw cause;
+    const reason = hasEndMarker(bytes, format)
+      ? `the ${name} data is corrupt`
+      : `the ${name} data is truncated`;
     throw new ClassifierError("decode_failed", `Cannot decode image: ${reason}`, { cause });
   }
   if (!(image.width > 0) || !(image.height > 0)) {

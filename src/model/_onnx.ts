@@ -113,3 +113,31 @@ export function encodeModel(graph: onnxProto.onnx.IGraphProto, producer: string)
 export function decodeModel(bytes: Uint8Array): onnxProto.onnx.ModelProto {
   return onnx.ModelProto.decode(bytes);
 }
+
+/** Copies raw little-endian bytes into an aligned buffer of the given element type. */
+function fromRaw<T>(raw: Uint8Array, make: (b: ArrayBuffer) => T): T {
+  const copy = new Uint8Array(raw.length);
+  copy.set(raw);
+  return make(copy.buffer);
+}
+
+/** An initializer's values as the typed array of its element type (int8, int32, uint8, float32). */
+export function tensorValues(
+  t: onnxProto.onnx.ITensorProto,
+): Int8Array | Uint8Array | Int32Array | Float32Array {
+  const raw = t.rawData && t.rawData.length > 0 ? t.rawData : undefined;
+  switch (t.dataType) {
+    case onnx.TensorProto.DataType.INT8:
+      return raw ? fromRaw(raw, (b) => new Int8Array(b)) : Int8Array.from(t.int32Data ?? []);
+    case onnx.TensorProto.DataType.UINT8:
+      return raw ? fromRaw(raw, (b) => new Uint8Array(b)) : Uint8Array.from(t.int32Data ?? []);
+    case onnx.TensorProto.DataType.INT32:
+      return raw ? fromRaw(raw, (b) => new Int32Array(b)) : Int32Array.from(t.int32Data ?? []);
+    case onnx.TensorProto.DataType.FLOAT:
+      return raw ? fromRaw(raw, (b) => new Float32Array(b)) : Float32Array.from(t.floatData ?? []);
+    default:
+      throw new TypeError(
+        `Cannot read initializer ${t.name}: element type ${t.dataType} is not supported`,
+      );
+  }
+}

@@ -18,7 +18,7 @@
  * @module
  */
 import type onnxProto from "onnx-proto";
-import { decodeModel, node, onnx, OPSET } from "./_onnx.ts";
+import { decodeModel, node, onnx, OPSET, tensorValues } from "./_onnx.ts";
 
 type ModelProto = onnxProto.onnx.ModelProto;
 type TensorProto = onnxProto.onnx.ITensorProto;
@@ -89,17 +89,10 @@ function attrInt(n: onnxProto.onnx.INodeProto, name: string, fallback: number): 
   return a?.i === undefined || a.i === null ? fallback : Number(a.i);
 }
 
-/** Reads a float32 initializer's values (raw_data or float_data). */
+/** Reads a float32 initializer's values (a copy). */
 export function floatValues(t: TensorProto): Float32Array {
   if (t.dataType !== DT.FLOAT) throw new TypeError(`Cannot quantize ${t.name}: it is not float32`);
-  if (t.rawData && t.rawData.length > 0) {
-    // Copy to an aligned buffer: raw_data can sit at any byte offset, and
-    // protobufjs may hand out a Node Buffer whose slice() is a view.
-    const copy = new Uint8Array(t.rawData.length);
-    copy.set(t.rawData);
-    return new Float32Array(copy.buffer);
-  }
-  return Float32Array.from(t.floatData ?? []);
+  return tensorValues(t) as Float32Array;
 }
 
 /**

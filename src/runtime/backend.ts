@@ -27,7 +27,7 @@ export interface Backend {
   /** Input dims the graph declares; symbolic dims are null. */
   readonly inputShape: readonly (number | null)[];
   /** Which implementation runs each custom-capable op ("custom" = ours, "ort" = onnxruntime's). */
-  readonly kernels: { lrn: "custom" | "ort" };
+  readonly kernels: { lrn: "custom" | "ort"; int8: "custom" | "ort" };
   /** Runs waiting or in progress. */
   readonly queueDepth: number;
   /** Runs x: [N, C, H, W] and returns y: [N, K]. Safe to call concurrently. */

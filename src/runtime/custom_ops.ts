@@ -5,7 +5,9 @@
  * @module
  */
 import type onnxProto from "onnx-proto";
+import type { KernelPart } from "../model/partition.ts";
 import { createLrnKernel } from "./kernels/mod.ts";
+import { qdqConvFactory, qdqGemmFactory } from "./qdq_ops.ts";
 
 /** A float32 tensor as our kernels see it. */
 export interface TensorValue {
@@ -19,8 +21,15 @@ export interface CustomKernel {
   run(inputs: TensorValue[]): TensorValue[];
 }
 
-/** Makes the kernel for one node (reads its attributes once). */
-export type KernelFactory = (node: onnxProto.onnx.INodeProto) => Promise<CustomKernel>;
+/**
+ * Makes the kernel for one node (reads its attributes and weights once).
+ * `accepts` says which nodes of its op type it takes (default: all).
+ */
+export type KernelFactory = ((part: KernelPart) => Promise<CustomKernel>) & {
+  accepts?: (part: Pick<KernelPart, "node" | "absorbed" | "initializers">) => boolean;
+  /** True for quantized kernels that take over the Q/DQ nodes around their node. */
+  fusesQdq?: boolean;
+};
 
 /** Op type -> kernel factory. */
 export type KernelRegistry = ReadonlyMap<string, KernelFactory>;
@@ -34,7 +43,7 @@ function floatAttr(node: onnxProto.onnx.INodeProto, name: string, fallback: numb
  * ONNX LRN on our SIMD WebAssembly kernel, with the ONNX attribute defaults
  * (alpha 1e-4, beta 0.75, bias 1; size is required).
  */
-export const lrnFactory: KernelFactory = async (node) => {
+export const lrnFactory: KernelFactory = async ({ node }) => {
   const sizeAttr = node.attribute?.find((a) => a.name === "size");
   if (!sizeAttr?.i) throw new TypeError(`Cannot run LRN node ${node.name}: it has no "size"`);
   const params = {
@@ -61,14 +70,21 @@ export const lrnFactory: KernelFactory = async (node) => {
 /** Which op types run on our kernels: `custom` swaps in ours, `ort` keeps onnxruntime's. */
 export type LrnMode = "custom" | "ort";
 
+/** Whether quantized (QDQ) layers run on our int8 kernels or onnxruntime's. */
+export type Int8Mode = "custom" | "ort";
+
 /**
- * The registry for a mode: empty for `ort`, LRN for `custom`.
+ * The registry for the chosen modes: LRN with `lrn: "custom"`, QDQ Gemm and
+ * Conv with `int8: "custom"`.
  *
  * @example
  * ```ts
  * kernelRegistry("custom").has("LRN"); // true
  * ```
  */
-export function kernelRegistry(lrn: LrnMode): KernelRegistry {
-  return new Map(lrn === "custom" ? [["LRN", lrnFactory]] : []);
+export function kernelRegistry(lrn: LrnMode, int8: Int8Mode = "ort"): KernelRegistry {
+  const entries: [string, KernelFactory][] = [];
+  if (lrn === "custom") entries.push(["LRN", lrnFactory]);
+  if (int8 === "custom") entries.push(["Gemm", qdqGemmFactory], ["Conv", qdqConvFactory]);
+  return new Map(entries);
 }

@@ -5,15 +5,25 @@
  * @module
  */
 import * as ort from "onnxruntime-web";
-import { type Part, partitionModel } from "../model/partition.ts";
+import { partitionModel } from "../model/partition.ts";
 import type { CustomKernel, KernelRegistry, TensorValue } from "./custom_ops.ts";
 
-/** Makes an onnxruntime session for one graph part. */
-export type SessionFactory = (bytes: Uint8Array) => Promise<ort.InferenceSession>;
+/** Makes an onnxruntime session for one graph part (`folded`: see GraphPart.folded). */
+export type SessionFactory = (
+  bytes: Uint8Array,
+  part: { folded: boolean },
+) => Promise<ort.InferenceSession>;
+
+/** What a step keeps of its part: names only, so the model bytes can be collected. */
+interface StepPart {
+  inputs: string[];
+  outputs: string[];
+  ops: string[];
+}
 
 type Step =
-  | { kind: "graph"; part: Part & { kind: "graph" }; session: ort.InferenceSession }
-  | { kind: "kernel"; part: Part & { kind: "kernel" }; kernel: CustomKernel };
+  | { kind: "graph"; part: StepPart; session: ort.InferenceSession }
+  | { kind: "kernel"; part: StepPart & { opType: string }; kernel: CustomKernel };
 
 /** What {@linkcode PartitionedRunner.run} returns. */
 export interface PartitionedResult {
@@ -28,10 +38,20 @@ export class PartitionedRunner {
   readonly #steps: Step[];
   /** Op types of each step, e.g. [["Conv","Relu"], ["LRN"], ...]. */
   readonly layout: string[][];
+  /** The model's graph outputs. */
+  readonly outputs: string[];
+  /** Declared shape of each graph input (null for symbolic dims). */
+  readonly inputShapes: Record<string, (number | null)[]>;
 
-  private constructor(steps: Step[]) {
+  private constructor(
+    steps: Step[],
+    outputs: string[],
+    inputShapes: Record<string, (number | null)[]>,
+  ) {
     this.#steps = steps;
-    this.layout = steps.map((s) => s.kind === "graph" ? s.part.ops : [s.part.opType]);
+    this.outputs = outputs;
+    this.inputShapes = inputShapes;
+    this.layout = steps.map((s) => s.part.ops);
   }
 
   /**
@@ -49,21 +69,39 @@ export class PartitionedRunner {
     registry: KernelRegistry,
     createSession: SessionFactory,
   ): Promise<PartitionedRunner> {
-    const { parts } = partitionModel(bytes, new Set(registry.keys()));
+    const { parts, outputs, inputShapes } = partitionModel(bytes, new Set(registry.keys()), {
+      fuseQdq: (node) => registry.get(node.opType!)?.fusesQdq ?? false,
+      foldDequantize: [...registry.values()].some((f) => f.fusesQdq),
+      accept: (part) => registry.get(part.node.opType!)?.accepts?.(part) ?? true,
+    });
     const steps: Step[] = [];
     try {
+      // Steps keep names only: the parts' bytes and initializers (views into the
+      // whole model's buffer) are garbage once sessions and kernels hold copies.
       for (const part of parts) {
+        const { inputs, outputs } = part;
         if (part.kind === "graph") {
-          steps.push({ kind: "graph", part, session: await createSession(part.bytes) });
+          const session = await createSession(part.bytes, part);
+          steps.push({ kind: "graph", part: { inputs, outputs, ops: part.ops }, session });
         } else {
-          steps.push({ kind: "kernel", part, kernel: await registry.get(part.opType)!(part.node) });
+          const kernel = await registry.get(part.opType)!(part);
+          steps.push({
+            kind: "kernel",
+            part: { inputs, outputs, ops: [part.opType], opType: part.opType },
+            kernel,
+          });
         }
       }
     } catch (e) {
       await Promise.all(steps.map((s) => s.kind === "graph" ? s.session.release() : undefined));
       throw e;
     }
-    return new PartitionedRunner(steps);
+    return new PartitionedRunner(steps, outputs, inputShapes);
+  }
+
+  /** Op types that run on our kernels. */
+  get kernelOps(): string[] {
+    return this.#steps.flatMap((s) => s.kind === "kernel" ? [s.part.opType] : []);
   }
 
   /** The sessions of the graph parts, in order. */
@@ -111,7 +149,7 @@ export class PartitionedRunner {
           return { data: t.data as Float32Array, dims: t.dims };
         });
         const outputs = step.kernel.run(inputs);
-        step.part.node.output!.forEach((name, i) => {
+        step.part.outputs.forEach((name, i) => {
           // The kernel reuses its buffer next call; the tensor is consumed before that.
           const t = new ort.Tensor("float32", outputs[i].data, outputs[i].dims);
           env.set(name, t);

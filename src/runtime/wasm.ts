@@ -7,9 +7,9 @@
 import * as ort from "onnxruntime-web";
 import { ClassifierError } from "../errors.ts";
 import type { Backend, BackendOutput, GraphIo } from "./backend.ts";
-import { kernelRegistry, type LrnMode } from "./custom_ops.ts";
+import { type Int8Mode, kernelRegistry, type LrnMode } from "./custom_ops.ts";
 import { PartitionedRunner } from "./partitioned.ts";
-import { SerialQueue } from "./_serial_queue.ts";
+import { BoundedQueue } from "./_bounded_queue.ts";
 
 /** Options for {@linkcode createWasmBackend}. */
 export interface WasmBackendOptions extends GraphIo {
@@ -20,6 +20,17 @@ export interface WasmBackendOptions extends GraphIo {
    * (onnxruntime-web's built-in). Default {@linkcode DEFAULT_LRN}.
    */
   lrn?: LrnMode;
+  /**
+   * Who runs quantized (QDQ) Gemm layers: `custom` (our int8 WASM SIMD kernel)
+   * or `ort`. Default {@linkcode DEFAULT_INT8}. No effect on float models.
+   */
+  int8?: Int8Mode;
+  /**
+   * Most runs waiting or in progress; one more is refused at once with a
+   * `QueueFullError` (`_bounded_queue.ts`). Default: unbounded (the HTTP
+   * layer bounds requests with --max-queue before they get here).
+   */
+  maxQueue?: number;
 }
 
 /**
@@ -27,6 +38,9 @@ export interface WasmBackendOptions extends GraphIo {
  * (BENCHMARKS.md, "LRN").
  */
 export const DEFAULT_LRN: LrnMode = "ort";
+
+/** The default for quantized layers: ours (BENCHMARKS.md, "int8"). */
+export const DEFAULT_INT8: Int8Mode = "custom";
 
 /** Cores the runtime reports (navigator.hardwareConcurrency is standard in Deno and browsers). */
 export function availableCores(): number {
@@ -48,10 +62,20 @@ function configureThreads(threads: number): number {
   return configuredThreads;
 }
 
-function createSession(bytes: Uint8Array): Promise<ort.InferenceSession> {
+/**
+ * A session for one part. Parts whose weight DequantizeLinear nodes we folded
+ * run unoptimized: onnxruntime-web 1.30's basic-level rewrites of a
+ * "QuantizeLinear -> DequantizeLinear -> Conv(float weights)" graph change
+ * its results (fc8 logits moved by 4.5% on the synthetic int8 AlexNet, while
+ * "disabled" matches the unfolded graph exactly; docs/int8.md).
+ */
+function createSession(
+  bytes: Uint8Array,
+  part: { folded: boolean },
+): Promise<ort.InferenceSession> {
   return ort.InferenceSession.create(bytes, {
     executionProviders: ["wasm"],
-    graphOptimizationLevel: "all",
+    graphOptimizationLevel: part.folded ? "disabled" : "all",
   });
 }
 
@@ -78,9 +102,10 @@ export async function createWasmBackend(
 ): Promise<Backend> {
   const threads = configureThreads(options.threads ?? availableCores());
   const lrn = options.lrn ?? DEFAULT_LRN;
+  const registry = kernelRegistry(lrn, options.int8 ?? DEFAULT_INT8);
   let runner: PartitionedRunner;
   try {
-    runner = await PartitionedRunner.create(model, kernelRegistry(lrn), createSession);
+    runner = await PartitionedRunner.create(model, registry, createSession);
   } catch (e) {
     throw new ClassifierError(
       "model_invalid",
@@ -88,28 +113,28 @@ export async function createWasmBackend(
     );
   }
   const { inputName, outputName } = options;
-  const sessions = runner.sessions;
-  const input = sessions.flatMap((s) => s.inputMetadata).find((m) => m.name === inputName);
-  const outputs = sessions.flatMap((s) => s.outputNames);
-  if (!input || !outputs.includes(outputName)) {
+  const inputShape = runner.inputShapes[inputName];
+  if (!inputShape || !runner.outputs.includes(outputName)) {
     await runner.release();
     throw new ClassifierError(
       "model_invalid",
       `Cannot use the model: it needs input "${inputName}" and output "${outputName}", ` +
-        `it has inputs [${sessions.flatMap((s) => s.inputNames)}] and outputs [${outputs}]`,
+        `it has inputs [${Object.keys(runner.inputShapes)}] and outputs [${runner.outputs}]`,
     );
   }
-  const inputShape = input.isTensor
-    ? input.shape.map((d) => (typeof d === "number" && d > 0 ? d : null))
-    : [];
-  const queue = new SerialQueue();
-  const custom = runner.layout.flat().filter((op) => kernelRegistry(lrn).has(op));
+  // A run blocks the thread for its whole inference, so the event loop gets a turn before
+  // each one: requests waiting at the socket come in (and get 503 when the server is full).
+  const queue = new BoundedQueue({ capacity: options.maxQueue, yieldToEventLoop: true });
+  const custom = new Set(runner.kernelOps);
 
   return {
     name: "wasm",
     threads,
     inputShape,
-    kernels: { lrn: custom.includes("LRN") ? "custom" : "ort" },
+    kernels: {
+      lrn: custom.has("LRN") ? "custom" : "ort",
+      int8: custom.has("Gemm") || custom.has("Conv") ? "custom" : "ort",
+    },
     get queueDepth() {
       return queue.pending;
     },

@@ -107,7 +107,7 @@ Deno.test({
         path: "/predict",
         status: 503,
         duration_ms: 0,
-        bytes_in: jpeg.length,
+        bytes_in: 0, // refused before its body is read
         model: null,
         backend: null,
         request_id: 0,

@@ -147,13 +147,18 @@ Deno.test("decodeImage treats a corrupt or out-of-range EXIF orientation as upri
 
 Deno.test("decodeImage rejects non-images with unsupported_media_type", async () => {
   const text = (s: string) => new TextEncoder().encode(s);
-  await rejects(text("hello"), "unsupported_media_type", /it is not a JPEG, PNG or GIF image/);
   await rejects(
-    text("RIFF\0\0\0\0WEBPVP8 "),
+    text("hello"),
     "unsupported_media_type",
-    /^Cannot classify this file: it is a WebP image, not a JPEG, PNG or GIF$/,
+    /it is not a JPEG, PNG, GIF, WebP or BMP image/,
   );
-  await rejects(text("BM6\0\0\0"), "unsupported_media_type", /it is a BMP image/);
+  await rejects(
+    text("\0\0\0\x20ftypavif\0\0\0\0"),
+    "unsupported_media_type",
+    /^Cannot classify this file: it is an AVIF image, not a JPEG, PNG, GIF, WebP or BMP$/,
+  );
+  // "BM" alone is not a BMP: a known DIB header size must follow.
+  await rejects(text("BMW is a car maker"), "unsupported_media_type", /not a JPEG, PNG/);
   await rejects(
     new Uint8Array(),
     "unsupported_media_type",
@@ -165,7 +170,7 @@ Deno.test("decodeImage rejects non-images with unsupported_media_type", async ()
     assert.match(e.message, SAFE);
     assert.equal(
       e.message,
-      "Cannot classify this file: it is not a JPEG, PNG or GIF image",
+      "Cannot classify this file: it is not a JPEG, PNG, GIF, WebP or BMP image",
     );
     return true;
   });
@@ -236,7 +241,7 @@ Deno.test("decodeImage keeps the decoder's error as the cause, not in the messag
   assert.doesNotMatch(error.message, /jpg:|wasm|unreachable|Error/);
 });
 
-Deno.test("decodeImage refuses images over the pixel limit before decoding", async () => {
+Deno.test("decodeImage refuses images over the pixel limit before decoding, as 422", async () => {
   // A PNG signature and IHDR claiming 100000 x 100000, and nothing else.
   const bomb = new Uint8Array(33);
   bomb.set([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52]);
@@ -244,12 +249,12 @@ Deno.test("decodeImage refuses images over the pixel limit before decoding", asy
   new DataView(bomb.buffer).setUint32(20, 100_000);
   await rejects(
     bomb,
-    "payload_too_large",
-    /^Cannot decode image: it is 100000x100000 \(10000 megapixels\), over the 64 megapixel limit$/,
+    "decode_failed",
+    /^Cannot decode image: it is 100000x100000 \(10000 megapixels\), over the 40 megapixel limit$/,
   );
 
   const jpeg = await fixture("chelsea.jpg");
-  await rejects(jpeg, "payload_too_large", /448x288 .* over the 0.1 megapixel limit/, {
+  await rejects(jpeg, "decode_failed", /448x288 .* over the 0.1 megapixel limit/, {
     maxPixels: 100_000,
   });
   const img = await decodeImage(jpeg, { maxPixels: 448 * 288 });

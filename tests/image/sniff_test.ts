@@ -21,8 +21,21 @@ Deno.test("sniffImageFormat identifies every fixture by content", async () => {
   assert.equal(sniffImageFormat(await fixture("chelsea_animated.gif")), "gif");
 });
 
+Deno.test("sniffImageFormat recognises WebP and BMP, BMP only with a known DIB header size", () => {
+  assert.equal(sniffImageFormat(text("RIFF\x00\x00\x00\x00WEBPVP8 ")), "webp");
+  const bmp = new Uint8Array(18);
+  bmp.set(text("BM"));
+  for (const dib of [12, 40, 108, 124]) {
+    bmp[14] = dib;
+    assert.equal(sniffImageFormat(bmp), "bmp", `DIB header of ${dib} bytes`);
+  }
+  bmp[14] = 41;
+  assert.equal(sniffImageFormat(bmp), null);
+  assert.equal(sniffImageFormat(text("BMW is a car maker")), null);
+});
+
 Deno.test("sniffImageFormat returns null for other formats", () => {
-  assert.equal(sniffImageFormat(text("RIFF\x00\x00\x00\x00WEBPVP8 ")), null);
+  assert.equal(sniffImageFormat(text("RIFF\x00\x00\x00\x00WAVEfmt ")), null);
   assert.equal(sniffImageFormat(text("BM6\x00\x00\x00")), null);
   assert.equal(sniffImageFormat(bytes(0x49, 0x49, 0x2a, 0x00)), null);
   assert.equal(sniffImageFormat(text("<svg xmlns='http://www.w3.org/2000/svg'/>")), null);

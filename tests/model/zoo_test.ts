@@ -174,7 +174,7 @@ function fakeBackend(inputShape: (number | null)[]) {
     name: "fake",
     threads: 1,
     inputShape,
-    kernels: { lrn: "ort" as const },
+    kernels: { lrn: "ort" as const, int8: "ort" as const },
     get queueDepth() {
       return runs;
     },

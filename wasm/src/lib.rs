@@ -250,7 +250,14 @@ pub extern "C" fn qgemm_packed_bytes(m: u32, k: u32) -> usize {
 /// `packed` (`qgemm_packed_bytes(m, k)` bytes). Packing the last row also writes the
 /// padding rows, so packing every row once, in any order of calls, fills the block.
 #[no_mangle]
-pub extern "C" fn qgemm_pack(packed_ptr: usize, src_ptr: usize, m: u32, k: u32, row0: u32, rows: u32) -> i32 {
+pub extern "C" fn qgemm_pack(
+    packed_ptr: usize,
+    src_ptr: usize,
+    m: u32,
+    k: u32,
+    row0: u32,
+    rows: u32,
+) -> i32 {
     status((|| {
         let len = packed_len(m, k)?;
         let (m, k, row0, rows) = (m as usize, k as usize, row0 as usize, rows as usize);
@@ -286,7 +293,7 @@ fn linear_bufs(
 ) -> Result<LinearBufs, i32> {
     let len = packed_len(m, k)?;
     let kp = qgemm::padded_k(k as usize);
-    let scratch = n.checked_mul(kp * 2 + 4).ok_or(STATUS_BAD_SHAPE)?;
+    let scratch = n.checked_mul(kp * 2).ok_or(STATUS_BAD_SHAPE)?;
     Ok(LinearBufs {
         packed: Buf::new::<u8>(packed, len)?,
         scales: scales.map(|p| Buf::new::<f32>(p, m as usize)).transpose()?,
@@ -296,14 +303,6 @@ fn linear_bufs(
         },
         scratch: Scratch::new(scratch)?,
     })
-}
-
-/// The scratch block as the centred inputs [n, KP] i16 and their sums [n] i32.
-/// SAFETY: the scratch block is this call's alone.
-unsafe fn centred<'a>(scratch: &Scratch, n: usize, kp: usize) -> qlinear::Centred<'a> {
-    let xc = Buf { ptr: scratch.0.ptr, bytes: n * kp * 2 };
-    let sums = Buf { ptr: scratch.0.ptr + n * kp * 2, bytes: n * 4 };
-    qlinear::Centred { xc: xc.slice_mut(), sums: sums.slice_mut() }
 }
 
 /// y = Gemm(QuantizeLinear(x; x_scale, x_zero), W^T) scaled to float, + bias, ReLU
@@ -337,19 +336,19 @@ pub extern "C" fn qlinear_f32(
         disjoint(y, &[Some(x), Some(b.packed), b.scales, b.bias])?;
         // SAFETY: y is disjoint from every input (checked above), the scratch block is
         // fresh from the heap; see `Buf::slice`.
-        let (x, y, packed, scales, bias, centred) = unsafe {
+        let (x, y, packed, scales, bias, xc) = unsafe {
             (
                 x.slice(),
                 y.slice_mut(),
                 b.packed.slice(),
                 b.scales.map_or(&[][..], |s| s.slice()),
                 b.bias.map(|b| b.slice()),
-                centred(&b.scratch, n, qgemm::padded_k(k as usize)),
+                b.scratch.0.slice_mut(),
             )
         };
         let layer = qlinear::Layer { packed, m: m as usize, k: k as usize };
         let epilogue = qlinear::Epilogue { x_scale, scales, bias, relu: relu != 0 };
-        qlinear::linear_f32(&layer, x, centred, &quantize::Quantizer::new(x_scale, z), &epilogue, y);
+        qlinear::linear_f32(&layer, x, xc, &quantize::Quantizer::new(x_scale, z), &epilogue, y);
         Ok(())
     })())
 }
@@ -357,7 +356,15 @@ pub extern "C" fn qlinear_f32(
 /// acc = the exact int32 sums of the quantized Gemm: sum over k of (xq - x_zero) * w.
 /// xq: [n, k] u8, acc: [n, m] i32, packed: the `qgemm_pack`ed [m, k] weights.
 #[no_mangle]
-pub extern "C" fn qlinear_acc_u8(xq_ptr: usize, acc_ptr: usize, n: u32, packed_ptr: usize, m: u32, k: u32, x_zero: u32) -> i32 {
+pub extern "C" fn qlinear_acc_u8(
+    xq_ptr: usize,
+    acc_ptr: usize,
+    n: u32,
+    packed_ptr: usize,
+    m: u32,
+    k: u32,
+    x_zero: u32,
+) -> i32 {
     status((|| {
         let z = zero_point(x_zero)?;
         packed_len(m, k)?;
@@ -371,10 +378,10 @@ pub extern "C" fn qlinear_acc_u8(xq_ptr: usize, acc_ptr: usize, n: u32, packed_p
         disjoint(acc, &[Some(xq), Some(b.packed)])?;
         // SAFETY: acc is disjoint from every input (checked above), the scratch block is
         // fresh from the heap; see `Buf::slice`.
-        let (xq, acc, packed, centred) =
-            unsafe { (xq.slice(), acc.slice_mut(), b.packed.slice(), centred(&b.scratch, n, qgemm::padded_k(k as usize))) };
+        let (xq, acc, packed, xc) =
+            unsafe { (xq.slice(), acc.slice_mut(), b.packed.slice(), b.scratch.0.slice_mut()) };
         let layer = qlinear::Layer { packed, m: m as usize, k: k as usize };
-        qlinear::linear_acc(&layer, xq, z, centred, acc);
+        qlinear::linear_acc(&layer, xq, z, xc, acc);
         Ok(())
     })())
 }
@@ -390,21 +397,18 @@ fn geometry(ptr: usize) -> Result<qconv::Geometry, i32> {
 /// The scratch of a conv call as its three parts.
 /// SAFETY: the scratch block is this call's alone.
 unsafe fn conv_scratch<'a>(scratch: &Scratch, g: &qconv::Geometry) -> qconv::Scratch<'a> {
-    let image = g.c * g.h * g.w;
+    let image = g.padded_image_len().unwrap_or(0);
     let cols = g.pixels() * qgemm::padded_k(g.k());
     let at = scratch.0.ptr;
-    // Both i16 parts have an even length in bytes; the i32 sums start 4-aligned.
-    let sums_at = (at + (image + cols) * 2 + 3) & !3;
     qconv::Scratch {
         image: Buf { ptr: at, bytes: image * 2 }.slice_mut(),
         cols: Buf { ptr: at + image * 2, bytes: cols * 2 }.slice_mut(),
-        sums: Buf { ptr: sums_at, bytes: g.pixels() * 4 }.slice_mut(),
     }
 }
 
 fn conv_scratch_bytes(g: &qconv::Geometry) -> Result<usize, i32> {
     let values = g.scratch_len().ok_or(STATUS_BAD_SHAPE)?;
-    values.checked_mul(2).and_then(|b| b.checked_add(4 + g.pixels() * 4)).ok_or(STATUS_BAD_SHAPE)
+    values.checked_mul(2).ok_or(STATUS_BAD_SHAPE)
 }
 
 /// y = the quantized Conv of x (see `qconv.rs`), scaled to float, + bias, ReLU if
@@ -440,7 +444,14 @@ pub extern "C" fn qconv_f32(
         // SAFETY: y is disjoint from every input (checked above), the scratch block is
         // fresh from the heap; see `Buf::slice`.
         let (x, y, packed, scales, bias, s) = unsafe {
-            (x.slice(), y.slice_mut(), packed.slice(), scales.slice(), bias.map(|b| b.slice()), conv_scratch(&scratch, &g))
+            (
+                x.slice(),
+                y.slice_mut(),
+                packed.slice(),
+                scales.slice(),
+                bias.map(|b| b.slice()),
+                conv_scratch(&scratch, &g),
+            )
         };
         let epilogue = qlinear::Epilogue { x_scale, scales, bias, relu: relu != 0 };
         qconv::conv_f32(&g, packed, x, &quantize::Quantizer::new(x_scale, z), &epilogue, s, y);
@@ -451,7 +462,13 @@ pub extern "C" fn qconv_f32(
 /// acc = the exact int32 sums of the quantized Conv for xq: [N, C, H, W] u8 into
 /// acc: [N, M, OH, OW] i32 (arguments as for `qconv_f32`).
 #[no_mangle]
-pub extern "C" fn qconv_acc_u8(xq_ptr: usize, acc_ptr: usize, geometry_ptr: usize, packed_ptr: usize, x_zero: u32) -> i32 {
+pub extern "C" fn qconv_acc_u8(
+    xq_ptr: usize,
+    acc_ptr: usize,
+    geometry_ptr: usize,
+    packed_ptr: usize,
+    x_zero: u32,
+) -> i32 {
     status((|| {
         let z = zero_point(x_zero)?;
         let g = geometry(geometry_ptr)?;
@@ -465,7 +482,8 @@ pub extern "C" fn qconv_acc_u8(xq_ptr: usize, acc_ptr: usize, geometry_ptr: usiz
         let scratch = Scratch::new(conv_scratch_bytes(&g)?)?;
         // SAFETY: acc is disjoint from every input (checked above), the scratch block is
         // fresh from the heap; see `Buf::slice`.
-        let (xq, acc, packed, s) = unsafe { (xq.slice(), acc.slice_mut(), packed.slice(), conv_scratch(&scratch, &g)) };
+        let (xq, acc, packed, s) =
+            unsafe { (xq.slice(), acc.slice_mut(), packed.slice(), conv_scratch(&scratch, &g)) };
         qconv::conv_acc(&g, packed, xq, z, s, acc);
         Ok(())
     })())

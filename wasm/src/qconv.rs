@@ -122,19 +122,29 @@ impl Geometry {
         self.group_packed_len()?.checked_mul(self.group)
     }
 
-    /// i16 values of scratch: one centred image and the columns of one group.
+    /// Height and width of the image with its zero border: H + pads, W + pads.
+    pub fn padded_hw(&self) -> (usize, usize) {
+        (self.h + self.pad_top + self.pad_bottom, self.w + self.pad_left + self.pad_right)
+    }
+
+    /// i16 values of the bordered image: C * (H + pads) * (W + pads).
+    pub fn padded_image_len(&self) -> Option<usize> {
+        let (hp, wp) = self.padded_hw();
+        self.c.checked_mul(hp)?.checked_mul(wp)
+    }
+
+    /// i16 values of scratch: one bordered image and the columns of one group.
     pub fn scratch_len(&self) -> Option<usize> {
         let cols = self.oh.checked_mul(self.ow)?.checked_mul(qgemm::padded_k(self.k()))?;
-        self.image_len()?.checked_add(cols)
+        self.padded_image_len()?.checked_add(cols)
     }
 }
 
-/// Scratch of one call: the centred image [C, H, W], one group's columns [P, KP] and
-/// their sums [P].
+/// Scratch of one call: the centred image with a zero border, [C, H + pads, W + pads],
+/// and one group's columns [P, KP].
 pub struct Scratch<'a> {
     pub image: &'a mut [i16],
     pub cols: &'a mut [i16],
-    pub sums: &'a mut [i32],
 }
 
 /// y = the quantized conv of x. x: [N, C, H, W] f32, y: [N, M, OH, OW] f32.
@@ -150,24 +160,31 @@ pub fn conv_f32(
     let image_len = g.c * g.h * g.w;
     let out_len = g.m * g.pixels();
     for (x, y) in x.chunks_exact(image_len).zip(y.chunks_exact_mut(out_len)) {
-        quantize_centered(x, s.image, quantizer);
+        fill_bordered(g, x, s.image, |x, out| quantize_centered(x, out, quantizer));
         for group in 0..g.group {
-            im2col(g, s.image, group, s.cols, s.sums);
-            let mut sink = NchwF32 { y, pixels: g.pixels(), rows: g.m / g.group, group, sums: s.sums, epilogue };
+            im2col(g, s.image, group, s.cols);
+            let mut sink = NchwF32 { y, pixels: g.pixels(), rows: g.m / g.group, group, epilogue };
             gemm_group(g, packed, group, s.cols, &mut sink);
         }
     }
 }
 
 /// acc = the exact int32 sums for x_q. xq: [N, C, H, W] u8, acc: [N, M, OH, OW] i32.
-pub fn conv_acc(g: &Geometry, packed: &[u8], xq: &[u8], zero_point: u8, s: Scratch, acc: &mut [i32]) {
+pub fn conv_acc(
+    g: &Geometry,
+    packed: &[u8],
+    xq: &[u8],
+    zero_point: u8,
+    s: Scratch,
+    acc: &mut [i32],
+) {
     let image_len = g.c * g.h * g.w;
     let out_len = g.m * g.pixels();
     for (xq, acc) in xq.chunks_exact(image_len).zip(acc.chunks_exact_mut(out_len)) {
-        center_u8(xq, s.image, zero_point);
+        fill_bordered(g, xq, s.image, |xq, out| center_u8(xq, out, zero_point));
         for group in 0..g.group {
-            im2col(g, s.image, group, s.cols, s.sums);
-            let mut sink = NchwI32 { acc, pixels: g.pixels(), rows: g.m / g.group, group, sums: s.sums };
+            im2col(g, s.image, group, s.cols);
+            let mut sink = NchwI32 { acc, pixels: g.pixels(), rows: g.m / g.group, group };
             gemm_group(g, packed, group, s.cols, &mut sink);
         }
     }
@@ -179,44 +196,64 @@ fn gemm_group(g: &Geometry, packed: &[u8], group: usize, cols: &[i16], sink: &mu
     qgemm::gemm(&packed[group * len..(group + 1) * len], kp, &cols[..g.pixels() * kp], sink);
 }
 
-/// cols[p, k] and sums[p] = sum over k of cols[p, k] for one group.
-/// image: [C, H, W] i16, cols: [P, KP] i16 (padding columns 0), sums: [P].
-fn im2col(g: &Geometry, image: &[i16], group: usize, cols: &mut [i16], sums: &mut [i32]) {
+/// image = the centred x of one image inside a zero border of the pads, row by row.
+/// x: [C, H, W], image: [C, H + pads, W + pads].
+fn fill_bordered<T>(
+    g: &Geometry,
+    x: &[T],
+    image: &mut [i16],
+    mut center: impl FnMut(&[T], &mut [i16]),
+) {
+    let (hp, wp) = g.padded_hw();
+    image.fill(0);
+    for (x, plane) in x.chunks_exact(g.h * g.w).zip(image.chunks_exact_mut(hp * wp)) {
+        for (x, row) in x.chunks_exact(g.w).zip(plane[g.pad_top * wp..].chunks_exact_mut(wp)) {
+            center(x, &mut row[g.pad_left..g.pad_left + g.w]);
+        }
+    }
+}
+
+/// cols[p, k] for one group: every window lies inside the bordered image, so each of
+/// its rows is a plain (strided when dilated) copy.
+/// image: [C, H + pads, W + pads] i16, cols: [P, KP] i16 (padding columns 0).
+fn im2col(g: &Geometry, image: &[i16], group: usize, cols: &mut [i16]) {
+    let (hp, wp) = g.padded_hw();
+    let plane = hp * wp;
     let cg = g.c / g.group;
+    let channels = &image[group * cg * plane..(group + 1) * cg * plane];
+    // Window rows of a constant width compile to fixed-size copies, without a loop;
+    // these are AlexNet's (11, 5, 3).
+    match (g.kw, g.dil_w) {
+        (3, 1) => pixels::<3>(g, channels, cols),
+        (5, 1) => pixels::<5>(g, channels, cols),
+        (11, 1) => pixels::<11>(g, channels, cols),
+        _ => pixels::<0>(g, channels, cols),
+    }
+}
+
+/// `im2col` for window rows of KW values (0: kW and dW as in `g`).
+fn pixels<const KW: usize>(g: &Geometry, channels: &[i16], cols: &mut [i16]) {
     let k = g.k();
     let kp = qgemm::padded_k(k);
-    let plane = g.h * g.w;
-    let channels = &image[group * cg * plane..(group + 1) * cg * plane];
-    for (p, (col, sum)) in cols.chunks_exact_mut(kp).zip(sums.iter_mut()).take(g.pixels()).enumerate() {
-        let (oy, ox) = (p / g.ow, p % g.ow);
-        // Top-left input position of the window, possibly in the padding (negative).
-        let y0 = (oy * g.stride_h) as isize - g.pad_top as isize;
-        let x0 = (ox * g.stride_w) as isize - g.pad_left as isize;
-        let x_last = x0 + ((g.kw - 1) * g.dil_w) as isize;
-        let whole_row = g.dil_w == 1 && x0 >= 0 && x_last < g.w as isize;
-        let mut total = 0i32;
-        for (ci, channel) in channels.chunks_exact(plane).enumerate() {
+    let (hp, wp) = g.padded_hw();
+    let span = (g.kw - 1) * g.dil_w + 1;
+    for (p, col) in cols.chunks_exact_mut(kp).take(g.pixels()).enumerate() {
+        let (y0, x0) = (p / g.ow * g.stride_h, p % g.ow * g.stride_w);
+        let mut out = col[..k].chunks_exact_mut(g.kw);
+        for channel in channels.chunks_exact(hp * wp) {
             for i in 0..g.kh {
-                let out = &mut col[(ci * g.kh + i) * g.kw..(ci * g.kh + i + 1) * g.kw];
-                let iy = y0 + (i * g.dil_h) as isize;
-                if iy < 0 || iy >= g.h as isize {
-                    out.fill(0);
-                    continue;
-                }
-                let row = &channel[iy as usize * g.w..(iy as usize + 1) * g.w];
-                if whole_row {
-                    out.copy_from_slice(&row[x0 as usize..x0 as usize + g.kw]);
+                let at = (y0 + i * g.dil_h) * wp + x0;
+                let (window, dst) = (&channel[at..at + span], out.next().unwrap_or_default());
+                if KW > 0 {
+                    dst[..KW].copy_from_slice(&window[..KW]);
                 } else {
-                    for (j, o) in out.iter_mut().enumerate() {
-                        let ix = x0 + (j * g.dil_w) as isize;
-                        *o = if ix >= 0 && ix < g.w as isize { row[ix as usize] } else { 0 };
+                    for (d, v) in dst.iter_mut().zip(window.iter().step_by(g.dil_w)) {
+                        *d = *v;
                     }
                 }
-                total += out.iter().map(|v| *v as i32).sum::<i32>();
             }
         }
         col[k..].fill(0);
-        *sum = total;
     }
 }
 
@@ -226,15 +263,14 @@ struct NchwF32<'a> {
     pixels: usize,
     rows: usize,
     group: usize,
-    sums: &'a [i32],
     epilogue: &'a Epilogue<'a>,
 }
 
 impl Sink for NchwF32<'_> {
     #[inline(always)]
-    fn put(&mut self, p: usize, block: usize, sums: v128) {
+    fn put(&mut self, p: usize, block: usize, acc: v128) {
         let row0 = self.group * self.rows + block * qgemm::ROWS;
-        let v = self.epilogue.apply(qgemm::exact(sums, self.sums[p]), row0);
+        let v = self.epilogue.apply(acc, row0);
         let lanes = [
             f32x4_extract_lane::<0>(v),
             f32x4_extract_lane::<1>(v),
@@ -254,14 +290,12 @@ struct NchwI32<'a> {
     pixels: usize,
     rows: usize,
     group: usize,
-    sums: &'a [i32],
 }
 
 impl Sink for NchwI32<'_> {
     #[inline(always)]
-    fn put(&mut self, p: usize, block: usize, sums: v128) {
+    fn put(&mut self, p: usize, block: usize, v: v128) {
         let row0 = self.group * self.rows + block * qgemm::ROWS;
-        let v = qgemm::exact(sums, self.sums[p]);
         let lanes = [
             i32x4_extract_lane::<0>(v),
             i32x4_extract_lane::<1>(v),

@@ -10,6 +10,7 @@
 //! multiply-add), so plain TypeScript with Math.fround reproduces it bit for bit.
 
 use crate::qgemm::{self, Sink};
+use crate::quantize::{center_u8, quantize_centered, Quantizer};
 use crate::simd::*;
 use core::arch::wasm32::*;
 
@@ -55,54 +56,45 @@ fn load_upto4(c: &[f32]) -> v128 {
     }
 }
 
-/// Sample n's centred inputs and their sum. xc: [N, KP] i16 (padding zero), sums: [N].
-pub struct Centred<'a> {
-    pub xc: &'a mut [i16],
-    pub sums: &'a mut [i32],
-}
-
-/// y = the layer on x. x: [N, K] f32, y: [N, M] f32; scratch: N * KP i16 and N i32.
+/// y = the layer on x. x: [N, K] f32, y: [N, M] f32; xc: [N, KP] i16 scratch.
 pub fn linear_f32(
     layer: &Layer,
     x: &[f32],
-    scratch: Centred,
-    quantizer: &crate::quantize::Quantizer,
+    xc: &mut [i16],
+    quantizer: &Quantizer,
     epilogue: &Epilogue,
     y: &mut [f32],
 ) {
     let kp = qgemm::padded_k(layer.k);
-    for ((x, xc), sum) in x.chunks_exact(layer.k).zip(scratch.xc.chunks_exact_mut(kp)).zip(scratch.sums.iter_mut()) {
-        *sum = crate::quantize::quantize_centered(x, &mut xc[..layer.k], quantizer);
+    for (x, xc) in x.chunks_exact(layer.k).zip(xc.chunks_exact_mut(kp)) {
+        quantize_centered(x, &mut xc[..layer.k], quantizer);
         xc[layer.k..].fill(0);
     }
-    let mut sink = RowMajorF32 { y, m: layer.m, sums: scratch.sums, epilogue };
-    qgemm::gemm(layer.packed, kp, scratch.xc, &mut sink);
+    qgemm::gemm(layer.packed, kp, xc, &mut RowMajorF32 { y, m: layer.m, epilogue });
 }
 
-/// acc = the exact int32 sums for x_q. xq: [N, K] u8, acc: [N, M] i32; scratch as above.
-pub fn linear_acc(layer: &Layer, xq: &[u8], zero_point: u8, scratch: Centred, acc: &mut [i32]) {
+/// acc = the exact int32 sums for x_q. xq: [N, K] u8, acc: [N, M] i32; xc as above.
+pub fn linear_acc(layer: &Layer, xq: &[u8], zero_point: u8, xc: &mut [i16], acc: &mut [i32]) {
     let kp = qgemm::padded_k(layer.k);
-    for ((q, xc), sum) in xq.chunks_exact(layer.k).zip(scratch.xc.chunks_exact_mut(kp)).zip(scratch.sums.iter_mut()) {
-        *sum = crate::quantize::center_u8(q, &mut xc[..layer.k], zero_point);
+    for (q, xc) in xq.chunks_exact(layer.k).zip(xc.chunks_exact_mut(kp)) {
+        center_u8(q, &mut xc[..layer.k], zero_point);
         xc[layer.k..].fill(0);
     }
-    let mut sink = RowMajorI32 { acc, m: layer.m, sums: scratch.sums };
-    qgemm::gemm(layer.packed, kp, scratch.xc, &mut sink);
+    qgemm::gemm(layer.packed, kp, xc, &mut RowMajorI32 { acc, m: layer.m });
 }
 
 /// y: [N, M] row-major.
 struct RowMajorF32<'a> {
     y: &'a mut [f32],
     m: usize,
-    sums: &'a [i32],
     epilogue: &'a Epilogue<'a>,
 }
 
 impl Sink for RowMajorF32<'_> {
     #[inline(always)]
-    fn put(&mut self, n: usize, block: usize, sums: v128) {
+    fn put(&mut self, n: usize, block: usize, acc: v128) {
         let row0 = block * qgemm::ROWS;
-        let v = self.epilogue.apply(qgemm::exact(sums, self.sums[n]), row0);
+        let v = self.epilogue.apply(acc, row0);
         let out = &mut self.y[n * self.m + row0..(n + 1) * self.m];
         if out.len() >= 4 {
             store4(out, v);
@@ -122,14 +114,12 @@ impl Sink for RowMajorF32<'_> {
 struct RowMajorI32<'a> {
     acc: &'a mut [i32],
     m: usize,
-    sums: &'a [i32],
 }
 
 impl Sink for RowMajorI32<'_> {
     #[inline(always)]
-    fn put(&mut self, n: usize, block: usize, sums: v128) {
+    fn put(&mut self, n: usize, block: usize, v: v128) {
         let row0 = block * qgemm::ROWS;
-        let v = qgemm::exact(sums, self.sums[n]);
         let out = &mut self.acc[n * self.m + row0..(n + 1) * self.m];
         if out.len() >= 4 {
             store_i32x4(out, v);

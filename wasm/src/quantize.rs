@@ -68,56 +68,35 @@ pub fn quantize_u8(x: &[f32], q: &mut [u8], p: &Quantizer) {
     }
 }
 
-/// xc = QuantizeLinear(x) - zero_point as i16, and returns the sum of xc.
-/// x, xc: [len], len < 2^23 (so the sum fits in i32).
-pub fn quantize_centered(x: &[f32], xc: &mut [i16], p: &Quantizer) -> i32 {
-    let mut sum = i32x4_splat(0);
+/// xc = QuantizeLinear(x) - zero_point as i16. x, xc: [len]
+pub fn quantize_centered(x: &[f32], xc: &mut [i16], p: &Quantizer) {
     let mut xs = x.chunks_exact(8);
     let mut cs = xc.chunks_exact_mut(8);
     for (x, c) in (&mut xs).zip(&mut cs) {
         let a = p.centered4(load4(&x[0..4]));
         let b = p.centered4(load4(&x[4..8]));
-        sum = i32x4_add(sum, i32x4_add(a, b));
         store_i16x8(c, i16x8_narrow_i32x4(a, b));
     }
-    let mut total = horizontal_sum(sum);
     for (x, c) in xs.remainder().iter().zip(cs.into_remainder()) {
-        let v = i32x4_extract_lane::<0>(p.centered4(f32x4_splat(*x)));
-        *c = v as i16;
-        total += v;
+        *c = i32x4_extract_lane::<0>(p.centered4(f32x4_splat(*x))) as i16;
     }
-    total
 }
 
-/// xc = q - zero_point as i16, and returns the sum of xc. q, xc: [len], len < 2^23.
-pub fn center_u8(q: &[u8], xc: &mut [i16], zero_point: u8) -> i32 {
+/// xc = q - zero_point as i16. q, xc: [len]
+pub fn center_u8(q: &[u8], xc: &mut [i16], zero_point: u8) {
     let z = i16x8_splat(zero_point as i16);
-    let mut sum = i32x4_splat(0);
     let mut qs = q.chunks_exact(16);
     let mut cs = xc.chunks_exact_mut(16);
     for (q, c) in (&mut qs).zip(&mut cs) {
         let v = load_bytes(q);
         let lo = i16x8_sub(u16x8_extend_low_u8x16(v), z);
         let hi = i16x8_sub(u16x8_extend_high_u8x16(v), z);
-        sum = i32x4_add(sum, i32x4_extadd_pairwise_i16x8(i16x8_add(lo, hi)));
         store_i16x8(&mut c[0..8], lo);
         store_i16x8(&mut c[8..16], hi);
     }
-    let mut total = horizontal_sum(sum);
     for (q, c) in qs.remainder().iter().zip(cs.into_remainder()) {
-        let v = *q as i16 - zero_point as i16;
-        *c = v;
-        total += v as i32;
+        *c = *q as i16 - zero_point as i16;
     }
-    total
-}
-
-/// Sum of the four i32 lanes (wrapping).
-#[inline(always)]
-pub fn horizontal_sum(v: v128) -> i32 {
-    let v = i32x4_add(v, i32x4_shuffle::<2, 3, 0, 1>(v, v));
-    let v = i32x4_add(v, i32x4_shuffle::<1, 0, 3, 2>(v, v));
-    i32x4_extract_lane::<0>(v)
 }
 
 #[inline(always)]

@@ -4,6 +4,11 @@
  *
  * - {@linkcode createLrnKernel}: ONNX LRN (NCHW float32) on SIMD128, from `wasm/`.
  * - {@linkcode lrnReference}: the same operator in float64, straight from the spec.
+ * - {@linkcode createQLinearKernel} / {@linkcode qlinearReference}: the quantized Gemm
+ *   (uint8 activations, int8 weights per output row, float epilogue) on the int8 GEMM.
+ * - {@linkcode createQConvKernel} / {@linkcode qconvReference}: the quantized Conv
+ *   (im2col + the same GEMM), NCHW with groups, strides, pads and dilations.
+ * - {@linkcode quantizeLinearReference}: ONNX QuantizeLinear to uint8 (ties to even).
  *
  * @example
  * ```ts
@@ -21,3 +26,26 @@
  */
 export { createLrnKernel, type LrnKernel, type LrnKernelOptions } from "./lrn_wasm.ts";
 export { type LrnDims, type LrnParams, lrnReference } from "./lrn_reference.ts";
+export {
+  createQLinearKernel,
+  type QLinearKernel,
+  type QLinearKernelOptions,
+} from "./qlinear_wasm.ts";
+export {
+  qlinearAccumulateReference,
+  qlinearOutputReference,
+  qlinearReference,
+  type QLinearWeights,
+  quantizeLinearReference,
+  roundHalfEven,
+} from "./qlinear_reference.ts";
+export { createQConvKernel, type QConvKernel, type QConvKernelOptions } from "./qconv_wasm.ts";
+export {
+  type ConvDims,
+  type ConvGeometry,
+  convGeometry,
+  qconvAccumulateReference,
+  qconvOutputReference,
+  qconvReference,
+  type QConvWeights,
+} from "./qconv_reference.ts";

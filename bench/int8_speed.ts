@@ -1,0 +1,97 @@
+/**
+ * int8 vs fp32 AlexNet inference, side by side in one process at one thread
+ * count: onnxruntime-web fp32, onnxruntime-web on the QDQ int8 model, our
+ * int8 kernels (fc6-fc8) with onnxruntime-web for the rest, and
+ * onnxruntime-node (native) fp32 and int8 on the same files.
+ *
+ *   deno run -A bench/int8_speed.ts [--threads N] [--runs 30] [--set web|native]
+ *
+ * Needs models/alexnet-synthetic.onnx (deno task model) and
+ * models/alexnet-synthetic-int8.onnx (deno task quantize).
+ */
+import { parseArgs } from "node:util";
+import * as ortNode from "onnxruntime-node";
+import { topK } from "../src/classify/mod.ts";
+import { decodeImage, preprocess } from "../src/image/mod.ts";
+import { loadModel } from "../src/model/store.ts";
+import { availableCores, type Backend, createWasmBackend } from "../src/runtime/mod.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: { runs: { type: "string" }, threads: { type: "string" }, set: { type: "string" } },
+});
+const runs = Number(values.runs ?? 30);
+const threads = Number(values.threads ?? availableCores());
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+
+const fp32 = await loadModel(new URL("../models/alexnet-synthetic.json", import.meta.url));
+const int8 = await loadModel(new URL("../models/alexnet-synthetic-int8.json", import.meta.url));
+const io = { inputName: "data_0", outputName: "softmaxout_1", threads };
+const photo = await Deno.readFile(new URL("../tests/fixtures/chelsea.jpg", import.meta.url));
+const x = preprocess(await decodeImage(photo), fp32.manifest.preprocessing);
+const dims = [1, 3, 224, 224];
+
+const node = async (bytes: Uint8Array): Promise<Pick<Backend, "run">> => {
+  const s = await ortNode.InferenceSession.create(bytes, {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    // No spinning: idle native workers would otherwise keep the cores busy.
+    extra: { session: { intra_op: { allow_spinning: "0" }, inter_op: { allow_spinning: "0" } } },
+  });
+  return {
+    run: async (data, d) => {
+      const out = (await s.run({ data_0: new ortNode.Tensor("float32", data, d) })).softmaxout_1;
+      return { data: out.data as Float32Array, dims: out.dims };
+    },
+  };
+};
+
+// onnxruntime-node's pool and onnxruntime-web's pool fight for the 2 cores when
+// both live in one process, so `--set native` runs the native pair on its own.
+const contenders: [string, Pick<Backend, "run">][] = values.set === "native"
+  ? [
+    ["onnxruntime-node fp32 (native)", await node(fp32.bytes)],
+    ["onnxruntime-node int8 (native)", await node(int8.bytes)],
+  ]
+  : [
+    ["onnxruntime-web fp32", await createWasmBackend(fp32.bytes, io)],
+    ["onnxruntime-web int8 (QDQ)", await createWasmBackend(int8.bytes, { ...io, int8: "ort" })],
+    [
+      "ours: int8 kernels + onnxruntime-web",
+      await createWasmBackend(int8.bytes, { ...io, int8: "custom" }),
+    ],
+  ];
+
+// Correctness first: every int8 contender's top-1 equals fp32's, and ours equals the QDQ semantics.
+const reference = topK((await contenders[0][1].run(x, dims)).data, 5, []).map((p) => p.index);
+for (const [name, c] of contenders) {
+  const top = topK((await c.run(x, dims)).data, 5, []).map((p) => p.index);
+  console.log(
+    `${name.padEnd(38)} top-5 ${top.join(",")}${
+      top[0] === reference[0] ? "" : "  (top-1 differs from fp32)"
+    }`,
+  );
+}
+
+const times = contenders.map(() => [] as number[]);
+for (let i = 0; i < 3; i++) for (const [, c] of contenders) await c.run(x, dims);
+for (let i = 0; i < runs; i++) {
+  for (const [j, [, c]] of contenders.entries()) {
+    const t = performance.now();
+    await c.run(x, dims);
+    times[j].push(performance.now() - t);
+  }
+}
+const base = median(times[0]);
+console.log(
+  `\nthreads ${threads}, ${runs} interleaved runs, ${navigator.hardwareConcurrency} cores, ${
+    new Date().toISOString().slice(0, 10)
+  }`,
+);
+console.log(`| backend | median ms | vs ${contenders[0][0]} |\n|---|---|---|`);
+for (const [j, [name]] of contenders.entries()) {
+  console.log(
+    `| ${name} | ${median(times[j]).toFixed(1)} | ${(median(times[j]) / base).toFixed(2)}x |`,
+  );
+}
+Deno.exit(0);

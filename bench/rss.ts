@@ -1,0 +1,68 @@
+/**
+ * Peak RSS of the server process while serving, per model: starts main.ts
+ * on a loopback port, waits for /readyz, sends 20 /predict requests, then
+ * reads the child's VmHWM (peak resident set) from /proc.
+ *
+ *   deno run -A bench/rss.ts
+ */
+const MODELS: [string, string[]][] = [
+  ["fp32 synthetic", ["--model", "synthetic"]],
+  ["int8 synthetic (QDQ, our kernels)", ["--model", "models/alexnet-synthetic-int8.onnx"]],
+  ["int8 synthetic (QDQ, onnxruntime-web only)", [
+    "--model",
+    "models/alexnet-synthetic-int8.onnx",
+    "--int8",
+    "ort",
+  ]],
+];
+const photo = await Deno.readFile(new URL("../tests/fixtures/chelsea.jpg", import.meta.url));
+const kb = (status: string, key: string) =>
+  Number(new RegExp(`${key}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN);
+
+console.log("| model | peak RSS (VmHWM) | RSS after 20 requests |\n|---|---|---|");
+for (const [label, args] of MODELS) {
+  const port = 18000 + Math.floor(Math.random() * 1000);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "main.ts",
+      "--port",
+      String(port),
+      "--host",
+      "127.0.0.1",
+      "--offline",
+      "--log-level",
+      "warn",
+      ...args,
+    ],
+    cwd: new URL("..", import.meta.url),
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    const deadline = Date.now() + 120_000;
+    while (Date.now() < deadline) {
+      const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+        (r) => (r.body?.cancel(), r.ok),
+        () => false,
+      );
+      if (ok) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    for (let i = 0; i < 20; i++) {
+      const res = await fetch(`http://127.0.0.1:${port}/predict`, { method: "POST", body: photo });
+      if (!res.ok) throw new Error(`${label}: /predict answered ${res.status}`);
+      await res.body?.cancel();
+    }
+    const status = await Deno.readTextFile(`/proc/${child.pid}/status`);
+    console.log(
+      `| ${label} | ${(kb(status, "VmHWM") / 1024).toFixed(0)} MB | ${
+        (kb(status, "VmRSS") / 1024).toFixed(0)
+      } MB |`,
+    );
+  } finally {
+    child.kill("SIGKILL");
+    await child.status;
+  }
+}

@@ -1,0 +1,244 @@
+/**
+ * What the int8 kernels share: loading wasm/alexnet_kernels.wasm, its C ABI, status
+ * codes, and copying weights into an instance's memory.
+ *
+ * Each kernel (fc6, fc7, conv1, ...) gets its own instance and memory. WebAssembly
+ * memory never shrinks, so a shared instance would keep the high-water mark of every
+ * layer it ever held (fc6 alone is 36 MiB of int8); with one instance per kernel,
+ * `release()` drops the instance and the engine gets the whole memory back. The cost
+ * is about 130 KiB per instance (two initial pages, stack, code is shared: the module
+ * is compiled once per process).
+ *
+ * @module
+ */
+
+/** The committed module, resolved beside this file so it works from a checkout and when served. */
+const DEFAULT_WASM_URL = new URL("../../../wasm/alexnet_kernels.wasm", import.meta.url);
+
+/** The C-ABI exports of wasm/src/lib.rs the int8 kernels use. */
+export interface QExports {
+  memory: WebAssembly.Memory;
+  alloc(bytes: number): number;
+  free(ptr: number, bytes: number): void;
+  alloc_static(bytes: number): number;
+  quantize_u8(x: number, q: number, len: number, scale: number, zeroPoint: number): number;
+  qgemm_packed_bytes(m: number, k: number): number;
+  qgemm_pack(packed: number, src: number, m: number, k: number, row0: number, rows: number): number;
+  qlinear_f32(
+    x: number,
+    y: number,
+    n: number,
+    packed: number,
+    m: number,
+    k: number,
+    scales: number,
+    bias: number,
+    xScale: number,
+    xZeroPoint: number,
+    relu: number,
+  ): number;
+  qlinear_acc_u8(
+    xq: number,
+    acc: number,
+    n: number,
+    packed: number,
+    m: number,
+    k: number,
+    xZeroPoint: number,
+  ): number;
+  qconv_f32(
+    x: number,
+    y: number,
+    geometry: number,
+    packed: number,
+    scales: number,
+    bias: number,
+    xScale: number,
+    xZeroPoint: number,
+    relu: number,
+  ): number;
+  qconv_acc_u8(
+    xq: number,
+    acc: number,
+    geometry: number,
+    packed: number,
+    xZeroPoint: number,
+  ): number;
+}
+
+const FUNCTIONS = [
+  "alloc",
+  "free",
+  "alloc_static",
+  "quantize_u8",
+  "qgemm_packed_bytes",
+  "qgemm_pack",
+  "qlinear_f32",
+  "qlinear_acc_u8",
+  "qconv_f32",
+  "qconv_acc_u8",
+] as const;
+
+/** Status codes of wasm/src/lib.rs. */
+const STATUS_MESSAGES: Record<number, string> = {
+  1: "bad size",
+  2: "the shape is unusable or overflows the address space",
+  3: "a buffer is outside the kernel's heap",
+  4: "an output overlaps an input",
+  5: "the zero point is above 255",
+  6: "the kernel cannot grow its memory for scratch space",
+};
+
+/** Where the module comes from: its bytes, a compiled module, or a file:/http(s): URL. */
+export type WasmSource = BufferSource | WebAssembly.Module | URL;
+
+let defaultModule: Promise<WebAssembly.Module> | undefined;
+
+async function readModule(action: string, url: URL): Promise<Uint8Array<ArrayBuffer>> {
+  if (url.protocol === "file:") return await Deno.readFile(url);
+  if (url.protocol === "http:" || url.protocol === "https:") {
+    const res = await fetch(url);
+    if (!res.ok) {
+      await res.body?.cancel();
+      throw new Error(`${action}: ${url} answered HTTP ${res.status}`);
+    }
+    return new Uint8Array(await res.arrayBuffer());
+  }
+  throw new TypeError(`${action}: unsupported URL scheme ${url.protocol}`);
+}
+
+function compileDefault(action: string): Promise<WebAssembly.Module> {
+  // One compile per process; a failure is not cached, so a later call can retry.
+  defaultModule ??= readModule(action, DEFAULT_WASM_URL)
+    .then((bytes) => WebAssembly.compile(bytes))
+    .catch((e) => {
+      defaultModule = undefined;
+      throw e;
+    });
+  return defaultModule;
+}
+
+/** A fresh instance of the kernels module (its own memory). */
+export async function instantiateQ(action: string, wasm?: WasmSource): Promise<QExports> {
+  const module = wasm === undefined
+    ? await compileDefault(action)
+    : wasm instanceof WebAssembly.Module
+    ? wasm
+    : await WebAssembly.compile(wasm instanceof URL ? await readModule(action, wasm) : wasm);
+  const exports = (await WebAssembly.instantiate(module, {})).exports;
+  for (const name of FUNCTIONS) {
+    if (typeof exports[name] !== "function") {
+      throw new TypeError(`${action}: the module has no "${name}" export`);
+    }
+  }
+  if (!(exports.memory instanceof WebAssembly.Memory)) {
+    throw new TypeError(`${action}: the module exports no memory`);
+  }
+  return exports as unknown as QExports;
+}
+
+/** Throws when a kernel call returned a status other than 0. */
+export function checkStatus(action: string, status: number): void {
+  if (status !== 0) {
+    throw new Error(`${action}: the kernel refused (${STATUS_MESSAGES[status] ?? status})`);
+  }
+}
+
+/** Bytes rounded up to a multiple of 16, so the next region starts 16-aligned. */
+export function align16(bytes: number): number {
+  return Math.ceil(bytes / 16) * 16;
+}
+
+/** A block kept for the instance's lifetime, or a RangeError when memory cannot grow. */
+export function allocStatic(k: QExports, action: string, bytes: number): number {
+  const ptr = k.alloc_static(bytes) >>> 0;
+  if (ptr === 0) {
+    throw new RangeError(`${action}: the kernel cannot grow its memory by ${bytes} bytes`);
+  }
+  return ptr;
+}
+
+/** Copies float32 values into a static block; returns its offset. */
+export function staticFloats(k: QExports, action: string, v: Float32Array): number {
+  const ptr = allocStatic(k, action, v.byteLength);
+  new Float32Array(k.memory.buffer, ptr, v.length).set(v);
+  return ptr;
+}
+
+/** Bytes of the packed form of W: [m, k] (wasm/src/qgemm.rs's layout), or a RangeError. */
+export function packedBytes(k: QExports, action: string, m: number, kk: number): number {
+  const bytes = k.qgemm_packed_bytes(m, kk) >>> 0;
+  if (bytes === 0) throw new RangeError(`${action}: a [${m}, ${kk}] weight matrix is too large`);
+  return bytes;
+}
+
+/**
+ * Packs W: [m, k] int8 into the block at `packed` (`packedBytes(m, k)` bytes). The rows
+ * pass through a staging block of at most 1 MiB.
+ */
+export function packInto(
+  k: QExports,
+  action: string,
+  packed: number,
+  w: Int8Array,
+  m: number,
+  kk: number,
+): void {
+  const rowsPerStage = Math.max(1, Math.min(m, Math.floor((1 << 20) / kk)));
+  const stageBytes = rowsPerStage * kk;
+  const stage = k.alloc(stageBytes) >>> 0;
+  if (stage === 0) throw new RangeError(`${action}: the kernel cannot grow its memory`);
+  try {
+    for (let row0 = 0; row0 < m; row0 += rowsPerStage) {
+      const rows = Math.min(rowsPerStage, m - row0);
+      new Int8Array(k.memory.buffer, stage, rows * kk).set(
+        w.subarray(row0 * kk, (row0 + rows) * kk),
+      );
+      checkStatus(action, k.qgemm_pack(packed, stage, m, kk, row0, rows));
+    }
+  } finally {
+    k.free(stage, stageBytes);
+  }
+}
+
+/** Packs W: [m, k] int8 into a new static block and returns its offset. */
+export function packWeights(
+  k: QExports,
+  action: string,
+  w: Int8Array,
+  m: number,
+  kk: number,
+): number {
+  const packed = allocStatic(k, action, packedBytes(k, action, m, kk));
+  packInto(k, action, packed, w, m, kk);
+  return packed;
+}
+
+/**
+ * One heap block for a call's inputs and outputs, kept between calls and grown only
+ * when a call needs more.
+ */
+export class IoBlock {
+  #ptr = 0;
+  #capacity = 0;
+  readonly k: QExports;
+  readonly action: string;
+
+  constructor(k: QExports, action: string) {
+    this.k = k;
+    this.action = action;
+  }
+
+  /** A block of at least `bytes` bytes (16-aligned). */
+  reserve(bytes: number): number {
+    if (bytes > this.#capacity) {
+      if (this.#ptr !== 0) this.k.free(this.#ptr, this.#capacity);
+      this.#ptr = this.k.alloc(bytes) >>> 0;
+      this.#capacity = this.#ptr === 0 ? 0 : bytes;
+      if (this.#ptr === 0) {
+        throw new RangeError(`${this.action}: the kernel cannot grow its memory to ${bytes} bytes`);
+      }
+    }
+    return this.#ptr;
+  }
+}

@@ -1,0 +1,179 @@
+/**
+ * The quantized Conv on the int8 kernel of `wasm/`: x quantized per call, im2col per
+ * group, the same int8 GEMM as {@linkcode createQLinearKernel}, float epilogue.
+ * {@linkcode qconvReference} is the plain version it must match bit for bit.
+ *
+ * @module
+ */
+import { checkQuantizeArgs, outArray } from "./_q_args.ts";
+import {
+  align16,
+  allocStatic,
+  checkStatus,
+  instantiateQ,
+  IoBlock,
+  packedBytes,
+  packInto,
+  staticFloats,
+  type WasmSource,
+} from "./_q_wasm.ts";
+import {
+  checkQConvWeights,
+  type ConvDims,
+  type ConvGeometry,
+  convGeometry,
+  type QConvWeights,
+} from "./qconv_reference.ts";
+
+/** Options for {@linkcode createQConvKernel}: the layer, and where the module comes from. */
+export interface QConvKernelOptions extends QConvWeights {
+  /** The module to use instead of wasm/alexnet_kernels.wasm (bytes, compiled, or a URL). */
+  wasm?: WasmSource;
+}
+
+/** One quantized Conv layer in its own WebAssembly memory. Not reentrant; single-threaded. */
+export interface QConvKernel {
+  /** [N, M, OH, OW] for an input of `dims`. */
+  outputDims(dims: ConvDims): [number, number, number, number];
+  /**
+   * y = f32(acc) * (s_x * s_w[m]) + bias[m], then ReLU if asked, for x: [N, C, H, W]
+   * float32 quantized with (xScale, xZeroPoint); y: [N, M, OH, OW] float32.
+   */
+  run(
+    x: Float32Array,
+    dims: ConvDims,
+    xScale: number,
+    xZeroPoint: number,
+    relu: boolean,
+    out?: Float32Array,
+  ): Float32Array;
+  /** The exact int32 sums for xq: [N, C, H, W] uint8, as acc: [N, M, OH, OW]. */
+  accumulate(xq: Uint8Array, dims: ConvDims, xZeroPoint: number, out?: Int32Array): Int32Array;
+  /** Drops the instance and its memory; later calls throw. */
+  release(): void;
+}
+
+/** The 16 u32 of wasm/src/qconv.rs's `Geometry`. */
+function geometryWords(g: ConvGeometry): Uint32Array {
+  return Uint32Array.from([
+    g.n,
+    g.c,
+    g.h,
+    g.w,
+    g.m,
+    g.group,
+    g.kh,
+    g.kw,
+    ...g.strides,
+    ...g.pads,
+    ...g.dilations,
+  ]);
+}
+
+/**
+ * Instantiates a quantized Conv layer: packs each group's [M/G, C/G * kH * kW] weights
+ * into a fresh instance of wasm/alexnet_kernels.wasm (once).
+ *
+ * @example
+ * ```ts
+ * import { createQConvKernel } from "./mod.ts";
+ *
+ * // 1 -> 2 channels, 3x3, pad 1
+ * const conv = await createQConvKernel({
+ *   weights: new Int8Array(18).fill(1),
+ *   shape: [2, 1, 3, 3],
+ *   weightScales: new Float32Array([0.5, 1]),
+ *   pads: [1, 1, 1, 1],
+ * });
+ * const y = conv.run(new Float32Array(4).fill(1), [1, 1, 2, 2], 1, 0, true); // y: [1, 2, 2, 2]
+ * console.log(Array.from(y)); // [2, 2, 2, 2, 4, 4, 4, 4]
+ * conv.release();
+ * ```
+ */
+export async function createQConvKernel(options: QConvKernelOptions): Promise<QConvKernel> {
+  const create = "Cannot create the quantized Conv kernel";
+  checkQConvWeights(create, options);
+  const { weights, shape, weightScales, bias, group = 1 } = options;
+  const [m, cg, kh, kw] = shape;
+  const mg = m / group;
+  const k = cg * kh * kw;
+  let ex: Awaited<ReturnType<typeof instantiateQ>> | undefined = await instantiateQ(
+    create,
+    options.wasm,
+  );
+  // The groups' packed blocks one after the other: each group's rows are contiguous in W.
+  const groupBytes = packedBytes(ex, create, mg, k);
+  const packed = allocStatic(ex, create, groupBytes * group);
+  for (let g = 0; g < group; g++) {
+    const w = weights.subarray(g * mg * k, (g + 1) * mg * k);
+    packInto(ex, create, packed + g * groupBytes, w, mg, k);
+  }
+  const scales = staticFloats(ex, create, weightScales);
+  const biasPtr = bias === undefined ? 0 : staticFloats(ex, create, bias);
+  const geometry = allocStatic(ex, create, 64);
+  let io: IoBlock | undefined = new IoBlock(ex, "Cannot run the quantized Conv");
+
+  const live = (action: string) => {
+    if (ex === undefined || io === undefined) {
+      throw new TypeError(`${action}: the kernel was released`);
+    }
+    return { ex, io };
+  };
+  /** Checks the call, writes the geometry, and reserves the input and output regions. */
+  const prepare = (action: string, x: ArrayLike<number>, dims: ConvDims, inBytes: number) => {
+    const { ex, io } = live(action);
+    const g = convGeometry(action, options, dims);
+    const len = g.n * g.c * g.h * g.w;
+    if (x.length !== len) {
+      throw new RangeError(`${action}: x has ${x.length} values but dims [${dims}] need ${len}`);
+    }
+    new Uint32Array(ex.memory.buffer, geometry, 16).set(geometryWords(g));
+    const outLen = g.n * g.m * g.oh * g.ow;
+    const xPtr = len === 0 ? 0 : io.reserve(align16(len * inBytes) + outLen * 4);
+    return { ex, g, outLen, xPtr, outPtr: xPtr + align16(len * inBytes) };
+  };
+
+  return {
+    outputDims(dims) {
+      const g = convGeometry("Cannot size the quantized Conv output", options, dims);
+      return [g.n, g.m, g.oh, g.ow];
+    },
+    run(x, dims, xScale, xZeroPoint, relu, out) {
+      const action = "Cannot run the quantized Conv";
+      const sx = checkQuantizeArgs(action, xScale, xZeroPoint);
+      const { ex, outLen, xPtr, outPtr } = prepare(action, x, dims, 4);
+      const y = outArray(action, out, outLen, Float32Array);
+      if (x.length === 0 || outLen === 0) return y;
+      new Float32Array(ex.memory.buffer, xPtr, x.length).set(x);
+      const status = ex.qconv_f32(
+        xPtr,
+        outPtr,
+        geometry,
+        packed,
+        scales,
+        biasPtr,
+        sx,
+        xZeroPoint,
+        relu ? 1 : 0,
+      );
+      checkStatus(action, status);
+      y.set(new Float32Array(ex.memory.buffer, outPtr, outLen));
+      return y;
+    },
+    accumulate(xq, dims, xZeroPoint, out) {
+      const action = "Cannot accumulate the quantized Conv";
+      checkQuantizeArgs(action, 1, xZeroPoint);
+      const { ex, outLen, xPtr, outPtr } = prepare(action, xq, dims, 1);
+      const acc = outArray(action, out, outLen, Int32Array);
+      if (xq.length === 0 || outLen === 0) return acc;
+      new Uint8Array(ex.memory.buffer, xPtr, xq.length).set(xq);
+      checkStatus(action, ex.qconv_acc_u8(xPtr, outPtr, geometry, packed, xZeroPoint));
+      acc.set(new Int32Array(ex.memory.buffer, outPtr, outLen));
+      return acc;
+    },
+    release() {
+      ex = undefined;
+      io = undefined;
+    },
+  };
+}

@@ -1,0 +1,155 @@
+/**
+ * Quantized layers on our int8 WebAssembly kernels: a QDQ Gemm (or Conv)
+ *
+ *   x -> QuantizeLinear -> DequantizeLinear -> Gemm(transB) [-> Relu]
+ *   W_int8 -> DequantizeLinear (per row) ----/
+ *   b_int32 -> DequantizeLinear ------------/
+ *
+ * runs as one step: quantize x, exact int8 x int8 -> int32 sums, scale, bias,
+ * ReLU. The partitioner hands the kernel the absorbed Q/DQ nodes and their
+ * initializers (src/model/partition.ts, `fuseQdq`).
+ *
+ * @module
+ */
+import type onnxProto from "onnx-proto";
+import type { KernelPart } from "../model/partition.ts";
+import { onnx, tensorValues } from "../model/_onnx.ts";
+import type { KernelFactory } from "./custom_ops.ts";
+import { createQConvKernel } from "./kernels/qconv_wasm.ts";
+import { createQLinearKernel } from "./kernels/qlinear_wasm.ts";
+
+type NodeProto = onnxProto.onnx.INodeProto;
+const DT = onnx.TensorProto.DataType;
+
+function attr(n: NodeProto, name: string): onnxProto.onnx.IAttributeProto | undefined {
+  return n.attribute?.find((a) => a.name === name);
+}
+
+/**
+ * The parts every QDQ layer shares, read from the part: the activation's
+ * QuantizeLinear parameters, the int8 per-channel weights, the bias, ReLU.
+ * Undefined when the part is not that pattern.
+ */
+function readQdqLayer(
+  part: Pick<KernelPart, "node" | "absorbed" | "initializers">,
+  weightRank: number,
+) {
+  const { node, absorbed, initializers } = part;
+  const byOutput = new Map(absorbed.flatMap((n) => (n.output ?? []).map((o) => [o, n] as const)));
+  const init = (name?: string | null) => (name ? initializers.get(name) : undefined);
+  const [a, b, c] = node.input!;
+  const dqA = byOutput.get(a), dqB = byOutput.get(b), dqC = c ? byOutput.get(c) : undefined;
+  const q = dqA ? byOutput.get(dqA.input![0]) : undefined;
+  if (!dqA || !q || q.opType !== "QuantizeLinear" || !dqB) return undefined;
+  const [xScaleT, xZeroT] = [init(q.input![1]), init(q.input![2])];
+  const [wT, wScaleT] = [init(dqB.input![0]), init(dqB.input![1])];
+  if (!xScaleT || !wT || !wScaleT || wT.dataType !== DT.INT8 || wT.dims?.length !== weightRank) {
+    return undefined;
+  }
+  if (xZeroT && xZeroT.dataType !== DT.UINT8) return undefined;
+  if (Number(attr(dqB, "axis")?.i ?? 1) !== 0 && tensorValues(wScaleT).length !== 1) {
+    return undefined;
+  }
+  const wZero = init(dqB.input![2]);
+  if (wZero && tensorValues(wZero).some((v) => v !== 0)) return undefined;
+  const dims = wT.dims.map(Number);
+  const m = dims[0];
+  const wScales = tensorValues(wScaleT) as Float32Array;
+  if (wScales.length !== m && wScales.length !== 1) return undefined;
+  let bias: Float32Array | undefined;
+  if (c) {
+    if (dqC) {
+      const [bq, bs] = [init(dqC.input![0]), init(dqC.input![1])];
+      if (!bq || !bs) return undefined;
+      const q32 = tensorValues(bq), s = tensorValues(bs) as Float32Array;
+      // DequantizeLinear in float32: b = f32(b_q * s).
+      bias = Float32Array.from(q32, (v, i) => Math.fround(v * s[s.length === 1 ? 0 : i]));
+    } else if (init(c)?.dataType === DT.FLOAT) bias = tensorValues(init(c)!) as Float32Array;
+    else return undefined;
+  }
+  return {
+    x: q.input![0],
+    xScale: (tensorValues(xScaleT) as Float32Array)[0],
+    xZeroPoint: xZeroT ? (tensorValues(xZeroT) as Uint8Array)[0] : 0,
+    weights: tensorValues(wT) as Int8Array,
+    dims,
+    weightScales: wScales.length === m ? wScales : new Float32Array(m).fill(wScales[0]),
+    bias,
+    relu: absorbed.some((n) => n.opType === "Relu"),
+  };
+}
+
+/** A QDQ Gemm (transB, alpha = beta = 1) as our int8 linear kernel takes it. */
+export function readQdqGemm(part: Pick<KernelPart, "node" | "absorbed" | "initializers">) {
+  const { node } = part;
+  if (node.opType !== "Gemm") return undefined;
+  if (Number(attr(node, "transB")?.i ?? 0) !== 1 || Number(attr(node, "transA")?.i ?? 0) !== 0) {
+    return undefined;
+  }
+  if ((attr(node, "alpha")?.f ?? 1) !== 1 || (attr(node, "beta")?.f ?? 1) !== 1) return undefined;
+  const layer = readQdqLayer(part, 2);
+  return layer && { ...layer, m: layer.dims[0], k: layer.dims[1] };
+}
+
+/** A QDQ Conv (2-D, explicit pads) as our int8 conv kernel takes it. */
+export function readQdqConv(part: Pick<KernelPart, "node" | "absorbed" | "initializers">) {
+  const { node } = part;
+  if (node.opType !== "Conv") return undefined;
+  const autoPad = attr(node, "auto_pad")?.s;
+  if (autoPad && new TextDecoder().decode(autoPad) !== "NOTSET") return undefined;
+  const layer = readQdqLayer(part, 4);
+  if (!layer) return undefined;
+  const ints = (name: string, fallback: number[]) =>
+    (attr(node, name)?.ints ?? fallback).map(Number);
+  const [pt, pl, pb, pr] = ints("pads", [0, 0, 0, 0]);
+  return {
+    ...layer,
+    shape: layer.dims as unknown as [number, number, number, number],
+    group: Number(attr(node, "group")?.i ?? 1),
+    strides: ints("strides", [1, 1]) as [number, number],
+    pads: [pt, pl, pb, pr] as [number, number, number, number],
+    dilations: ints("dilations", [1, 1]) as [number, number],
+  };
+}
+
+/** The QDQ Gemm on our int8 kernel: x: [N, K] -> y: [N, M]. */
+export const qdqGemmFactory: KernelFactory = async (part: KernelPart) => {
+  const g = readQdqGemm(part);
+  if (!g) throw new TypeError(`Cannot run ${part.node.name} as an int8 Gemm: not a QDQ Gemm`);
+  const kernel = await createQLinearKernel(g);
+  // Keep scalars only: the weights now live in the kernel's memory.
+  const { k, m, xScale, xZeroPoint, relu } = g;
+  let out = new Float32Array(0);
+  return {
+    run([x]) {
+      const n = x.data.length / k;
+      if (out.length !== n * m) out = new Float32Array(n * m);
+      kernel.run(x.data, n, xScale, xZeroPoint, relu, out);
+      return [{ data: out, dims: [n, m] }];
+    },
+  };
+};
+
+qdqGemmFactory.fusesQdq = true;
+qdqGemmFactory.accepts = (part) => readQdqGemm(part) !== undefined;
+
+/** The QDQ Conv on our int8 kernel: x: [N, C, H, W] -> y: [N, M, OH, OW]. */
+export const qdqConvFactory: KernelFactory = async (part: KernelPart) => {
+  const g = readQdqConv(part);
+  if (!g) throw new TypeError(`Cannot run ${part.node.name} as an int8 Conv: not a QDQ Conv`);
+  const kernel = await createQConvKernel(g);
+  const { xScale, xZeroPoint, relu } = g;
+  let out = new Float32Array(0);
+  return {
+    run([x]) {
+      const dims = x.dims as [number, number, number, number];
+      const outDims = kernel.outputDims(dims);
+      const size = outDims.reduce((a, b) => a * b, 1);
+      if (out.length !== size) out = new Float32Array(size);
+      kernel.run(x.data, dims, xScale, xZeroPoint, relu, out);
+      return [{ data: out, dims: outDims }];
+    },
+  };
+};
+qdqConvFactory.fusesQdq = true;
+qdqConvFactory.accepts = (part) => readQdqConv(part) !== undefined;

@@ -1,0 +1,129 @@
+/**
+ * The real server (main.ts) in its own process on a loopback port, for the
+ * fuzzer, the soak test and the shutdown test: its resident memory is read
+ * from /proc (current and peak), its output kept, its exit code returned.
+ *
+ * @module
+ */
+
+const ROOT = new URL("../../", import.meta.url);
+
+/** A running server process. */
+export interface ServerProcess {
+  /** Base URL, e.g. http://127.0.0.1:40123 */
+  url: string;
+  pid: number;
+  /** Resident memory now and at its peak (VmRSS, VmHWM), in bytes. */
+  memory(): Promise<{ rss: number; peak: number }>;
+  /** Whether the process is still running. */
+  alive(): boolean;
+  /** Every line it has written so far (stdout and stderr). */
+  lines(): string[];
+  /** Sends `signal` and waits for the exit code. */
+  stop(signal?: Deno.Signal): Promise<number>;
+}
+
+/** Options of {@linkcode startServer}. */
+export interface StartOptions {
+  /** Extra flags for main.ts (the port, host and --offline are set here). */
+  args?: string[];
+  /** How long to wait for /readyz (default 120 s: the synthetic AlexNet takes seconds). */
+  readyTimeoutMs?: number;
+}
+
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
+async function readLines(stream: ReadableStream<Uint8Array>, out: string[]): Promise<void> {
+  let rest = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    const parts = (rest + chunk).split("\n");
+    rest = parts.pop() ?? "";
+    out.push(...parts);
+    if (out.length > 20_000) out.splice(0, out.length - 10_000);
+  }
+  if (rest) out.push(rest);
+}
+
+/** Reads VmRSS and VmHWM of a process (Linux); zeros elsewhere. */
+export async function processMemory(pid: number): Promise<{ rss: number; peak: number }> {
+  try {
+    const status = await Deno.readTextFile(`/proc/${pid}/status`);
+    const kb = (key: string) =>
+      Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? 0) * 1024;
+    return { rss: kb("VmRSS"), peak: kb("VmHWM") };
+  } catch {
+    return { rss: 0, peak: 0 };
+  }
+}
+
+/**
+ * Starts main.ts on 127.0.0.1 and waits until /readyz answers 200.
+ *
+ * @example
+ * ```ts
+ * const server = await startServer({ args: ["--model", tiny.model, "--max-queue", "8"] });
+ * await fetch(`${server.url}/healthz`);
+ * assert.equal(await server.stop(), 0);
+ * ```
+ */
+export async function startServer(options: StartOptions = {}): Promise<ServerProcess> {
+  const port = freePort();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-all",
+      "--config",
+      new URL("deno.json", ROOT).pathname,
+      new URL("main.ts", ROOT).pathname,
+      "--host",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--offline",
+      ...(options.args ?? []),
+    ],
+    cwd: ROOT.pathname,
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const lines: string[] = [];
+  const drained = Promise.all([readLines(child.stdout, lines), readLines(child.stderr, lines)]);
+  let exited = false;
+  const status = child.status.then(async (s) => {
+    exited = true;
+    await drained;
+    return s.code;
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + (options.readyTimeoutMs ?? 120_000);
+  for (;;) {
+    if (exited) throw new Error(`The server exited at start-up:\n${lines.join("\n")}`);
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(`The server was not ready in time:\n${lines.join("\n")}`);
+    }
+    const ready = await fetch(`${url}/readyz`).then(async (r) => {
+      await r.body?.cancel();
+      return r.status === 200;
+    }, () => false);
+    if (ready) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    url,
+    pid: child.pid,
+    memory: () => processMemory(child.pid),
+    alive: () => !exited,
+    lines: () => lines,
+    async stop(signal: Deno.Signal = "SIGTERM") {
+      if (!exited) child.kill(signal);
+      return await status;
+    },
+  };
+}

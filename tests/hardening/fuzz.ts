@@ -1,0 +1,154 @@
+/**
+ * `deno task fuzz`: the mutation fuzzer (tests/hardening/_fuzz.ts) against
+ * the real server in its own process on loopback, with the tiny test model so
+ * the time goes to the input path, not to inference. Prints what it saw and
+ * exits 1 when a rule broke, the server went down, its peak resident memory
+ * passed --rss-limit, or it did not stop cleanly (exit 0) on SIGTERM.
+ *
+ * ```sh
+ * deno task fuzz                                  # 20,000 cases, seed 1
+ * deno task fuzz --cases 5000 --seed 7 --concurrency 8 --max-pixels 40mp
+ * ```
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { writeTinyModel } from "../_helpers.ts";
+import { generateCases, loadCorpus, runFuzz } from "./_fuzz.ts";
+import { startServer } from "./_server.ts";
+
+const MiB = 1024 * 1024;
+
+/** Options of {@linkcode fuzzServer}. */
+export interface FuzzServerOptions {
+  cases: number;
+  seed: number;
+  concurrency: number;
+  /** --max-pixels of the server. */
+  maxPixels: string;
+  /** --max-body of the server, in bytes. */
+  maxBodyBytes: number;
+  /** Largest fixture used, in bytes. */
+  maxFixtureBytes?: number;
+  /** Progress lines (default: none). */
+  log?: (line: string) => void;
+}
+
+/** What {@linkcode fuzzServer} saw. */
+export interface FuzzServerReport {
+  cases: number;
+  statuses: Record<string, number>;
+  codes: Record<string, number>;
+  violationCount: number;
+  violations: string[];
+  seconds: number;
+  /** Server resident memory: after start-up, at the end, and its peak (VmHWM), in MiB. */
+  rssStartMiB: number;
+  rssEndMiB: number;
+  rssPeakMiB: number;
+  /** The server answered /healthz after the run. */
+  stayedUp: boolean;
+  /** Its exit code after SIGTERM. */
+  exitCode: number;
+  /** Lines it logged at error level (unexpected failures). */
+  errorLines: string[];
+}
+
+/**
+ * Starts a server on the tiny model, fuzzes it, stops it.
+ *
+ * @example
+ * ```ts
+ * const report = await fuzzServer({ cases: 2000, seed: 1, concurrency: 4, maxPixels: "2mp", maxBodyBytes: 2 * 1024 * 1024 });
+ * ```
+ */
+export async function fuzzServer(options: FuzzServerOptions): Promise<FuzzServerReport> {
+  const tiny = await writeTinyModel(64, 48);
+  const server = await startServer({
+    args: [
+      "--model",
+      tiny.model,
+      "--threads",
+      "1",
+      "--log-level",
+      "warn",
+      "--max-pixels",
+      options.maxPixels,
+      "--max-body",
+      String(options.maxBodyBytes),
+    ],
+  });
+  try {
+    const start = await server.memory();
+    const corpus = await loadCorpus(options.maxFixtureBytes);
+    const report = await runFuzz({
+      url: server.url,
+      cases: generateCases(corpus, options.cases, options.seed),
+      concurrency: options.concurrency,
+      maxBodyBytes: options.maxBodyBytes,
+      onProgress: async (done) => {
+        if (done % 2000 !== 0) return;
+        const { rss } = await server.memory();
+        options.log?.(`${done} cases, server RSS ${(rss / MiB).toFixed(0)} MiB`);
+      },
+    });
+    const health = await fetch(`${server.url}/healthz`).then(async (r) => {
+      await r.body?.cancel();
+      return r.status === 200;
+    }, () => false);
+    const end = await server.memory();
+    const errorLines = server.lines().filter((l) => l.includes('"level":"error"'));
+    const exitCode = await server.stop("SIGTERM");
+    return {
+      ...report,
+      rssStartMiB: Math.round(start.rss / MiB),
+      rssEndMiB: Math.round(end.rss / MiB),
+      rssPeakMiB: Math.round(end.peak / MiB),
+      stayedUp: health,
+      exitCode,
+      errorLines: errorLines.slice(0, 20),
+    };
+  } finally {
+    if (server.alive()) await server.stop("SIGKILL");
+    await Deno.remove(tiny.dir, { recursive: true });
+  }
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      cases: { type: "string", default: "20000" },
+      seed: { type: "string", default: "1" },
+      concurrency: { type: "string", default: "4" },
+      "max-pixels": { type: "string", default: "40mp" },
+      "max-body": { type: "string", default: "10485760" },
+      "rss-limit": { type: "string", default: "1024" },
+    },
+  });
+  const rssLimit = Number(values["rss-limit"]);
+  const report = await fuzzServer({
+    cases: Number(values.cases),
+    seed: Number(values.seed),
+    concurrency: Number(values.concurrency),
+    maxPixels: values["max-pixels"]!,
+    maxBodyBytes: Number(values["max-body"]),
+    log: (line) => console.error(line),
+  });
+  console.log(JSON.stringify(report, null, 2));
+  const failures = [
+    report.violationCount > 0 && `${report.violationCount} broken rules`,
+    !report.stayedUp && "the server went down",
+    report.exitCode !== 0 && `exit code ${report.exitCode} after SIGTERM`,
+    report.errorLines.length > 0 && "error lines in the server log",
+    report.rssPeakMiB > rssLimit && `peak RSS ${report.rssPeakMiB} MiB over ${rssLimit} MiB`,
+  ].filter(Boolean);
+  console.error(
+    failures.length
+      ? `FAIL: ${failures.join("; ")}`
+      : `OK: ${report.cases} cases in ${report.seconds} s, statuses ${
+        JSON.stringify(report.statuses)
+      }, peak RSS ${report.rssPeakMiB} MiB (limit ${rssLimit} MiB)`,
+  );
+  Deno.exit(failures.length ? 1 : 0);
+}
