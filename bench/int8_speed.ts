@@ -74,7 +74,8 @@ for (const [name, c] of contenders) {
 }
 
 const times = contenders.map(() => [] as number[]);
-for (let i = 0; i < 3; i++) for (const [, c] of contenders) await c.run(x, dims);
+// Long warm-up: onnxruntime-web at 2 threads runs ~2.5x slower for its first ~20 runs.
+for (let i = 0; i < 25; i++) for (const [, c] of contenders) await c.run(x, dims);
 for (let i = 0; i < runs; i++) {
   for (const [j, [, c]] of contenders.entries()) {
     const t = performance.now();
