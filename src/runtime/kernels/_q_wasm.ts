@@ -12,8 +12,7 @@
  * @module
  */
 
-/** The committed module, resolved beside this file so it works from a checkout and when served. */
-const DEFAULT_WASM_URL = new URL("../../../wasm/alexnet_kernels.wasm", import.meta.url);
+import { instantiateKernels, type WasmSource } from "./_module.ts";
 
 /** The C-ABI exports of wasm/src/lib.rs the int8 kernels use. */
 export interface QExports {
@@ -89,52 +88,11 @@ const STATUS_MESSAGES: Record<number, string> = {
   6: "the kernel cannot grow its memory for scratch space",
 };
 
-/** Where the module comes from: its bytes, a compiled module, or a file:/http(s): URL. */
-export type WasmSource = BufferSource | WebAssembly.Module | URL;
-
-let defaultModule: Promise<WebAssembly.Module> | undefined;
-
-async function readModule(action: string, url: URL): Promise<Uint8Array<ArrayBuffer>> {
-  if (url.protocol === "file:") return await Deno.readFile(url);
-  if (url.protocol === "http:" || url.protocol === "https:") {
-    const res = await fetch(url);
-    if (!res.ok) {
-      await res.body?.cancel();
-      throw new Error(`${action}: ${url} answered HTTP ${res.status}`);
-    }
-    return new Uint8Array(await res.arrayBuffer());
-  }
-  throw new TypeError(`${action}: unsupported URL scheme ${url.protocol}`);
-}
-
-function compileDefault(action: string): Promise<WebAssembly.Module> {
-  // One compile per process; a failure is not cached, so a later call can retry.
-  defaultModule ??= readModule(action, DEFAULT_WASM_URL)
-    .then((bytes) => WebAssembly.compile(bytes))
-    .catch((e) => {
-      defaultModule = undefined;
-      throw e;
-    });
-  return defaultModule;
-}
+export type { WasmSource };
 
 /** A fresh instance of the kernels module (its own memory). */
 export async function instantiateQ(action: string, wasm?: WasmSource): Promise<QExports> {
-  const module = wasm === undefined
-    ? await compileDefault(action)
-    : wasm instanceof WebAssembly.Module
-    ? wasm
-    : await WebAssembly.compile(wasm instanceof URL ? await readModule(action, wasm) : wasm);
-  const exports = (await WebAssembly.instantiate(module, {})).exports;
-  for (const name of FUNCTIONS) {
-    if (typeof exports[name] !== "function") {
-      throw new TypeError(`${action}: the module has no "${name}" export`);
-    }
-  }
-  if (!(exports.memory instanceof WebAssembly.Memory)) {
-    throw new TypeError(`${action}: the module exports no memory`);
-  }
-  return exports as unknown as QExports;
+  return (await instantiateKernels(action, FUNCTIONS, wasm)) as unknown as QExports;
 }
 
 /** Throws when a kernel call returned a status other than 0. */

@@ -5,9 +5,7 @@
  */
 import { checkLrnArgs } from "./_lrn_args.ts";
 import type { LrnDims, LrnParams } from "./lrn_reference.ts";
-
-/** The committed module, resolved beside this file so it works from a checkout and when served. */
-const DEFAULT_WASM_URL = new URL("../../../wasm/alexnet_kernels.wasm", import.meta.url);
+import { instantiateKernels, type WasmSource } from "./_module.ts";
 
 /** The C-ABI exports of wasm/src/lib.rs. */
 interface KernelExports {
@@ -42,7 +40,7 @@ export interface LrnKernelOptions {
    * The module to use instead of wasm/alexnet_kernels.wasm: its bytes, a compiled
    * module, or a file: or http(s): URL to read it from.
    */
-  wasm?: BufferSource | WebAssembly.Module | URL;
+  wasm?: WasmSource;
 }
 
 /** An instance of the LRN kernel with its own WebAssembly memory. Not reentrant. */
@@ -53,44 +51,6 @@ export interface LrnKernel {
    * kernel's memory that is kept between calls and grown only when a call needs more.
    */
   run(x: Float32Array, dims: LrnDims, params: LrnParams, out?: Float32Array): Float32Array;
-}
-
-let defaultModule: Promise<WebAssembly.Module> | undefined;
-
-/** Reads a module: `fetch` for http(s) (browsers), the file system for file: URLs (Deno). */
-async function readModule(url: URL): Promise<Uint8Array<ArrayBuffer>> {
-  if (url.protocol === "file:") return await Deno.readFile(url);
-  if (url.protocol === "http:" || url.protocol === "https:") {
-    const res = await fetch(url);
-    if (!res.ok) {
-      await res.body?.cancel();
-      throw new Error(`Cannot load the LRN kernel: ${url} answered HTTP ${res.status}`);
-    }
-    return new Uint8Array(await res.arrayBuffer());
-  }
-  throw new TypeError(`Cannot load the LRN kernel: unsupported URL scheme ${url.protocol}`);
-}
-
-function compileDefault(): Promise<WebAssembly.Module> {
-  // One compile per process; a failure is not cached, so a later call can retry.
-  defaultModule ??= readModule(DEFAULT_WASM_URL).then((bytes) => WebAssembly.compile(bytes))
-    .catch((e) => {
-      defaultModule = undefined;
-      throw e;
-    });
-  return defaultModule;
-}
-
-function checkExports(exports: WebAssembly.Exports): KernelExports {
-  for (const name of ["alloc", "free", "lrn_f32"]) {
-    if (typeof exports[name] !== "function") {
-      throw new TypeError(`Cannot load the LRN kernel: the module has no "${name}" export`);
-    }
-  }
-  if (!(exports.memory instanceof WebAssembly.Memory)) {
-    throw new TypeError(`Cannot load the LRN kernel: the module exports no memory`);
-  }
-  return exports as unknown as KernelExports;
 }
 
 /** Bytes of one float32 region of `len` values, padded so the next starts 16-aligned. */
@@ -115,12 +75,11 @@ function regionBytes(len: number): number {
  */
 export async function createLrnKernel(options: LrnKernelOptions = {}): Promise<LrnKernel> {
   const { wasm } = options;
-  const module = wasm === undefined
-    ? await compileDefault()
-    : wasm instanceof WebAssembly.Module
-    ? wasm
-    : await WebAssembly.compile(wasm instanceof URL ? await readModule(wasm) : wasm);
-  const k = checkExports((await WebAssembly.instantiate(module, {})).exports);
+  const k = (await instantiateKernels(
+    "Cannot load the LRN kernel",
+    ["alloc", "free", "lrn_f32"],
+    wasm,
+  )) as unknown as KernelExports;
   let ptr = 0;
   let capacity = 0;
 
