@@ -7,6 +7,7 @@
  */
 import { parseArgs } from "node:util";
 import { LOG_LEVELS, type LogLevel } from "./api/logger.ts";
+import { BACKEND_REQUESTS, type BackendRequest } from "./runtime/select.ts";
 
 /** Validated configuration. */
 export interface Config {
@@ -33,6 +34,12 @@ export interface Config {
   fetchTimeoutMs: number;
   /** Mirror base URLs tried before the built-in ones (env MODEL_MIRRORS, space or comma separated). */
   mirrors: string[];
+  /**
+   * Inference backend (flag --backend, env BACKEND): `auto` (WebGPU when a hardware GPU
+   * adapter answers, else wasm), `wasm`, `webgpu` or `native` (onnxruntime-node, self-hosted
+   * servers only). Default auto. A backend that cannot start falls back to wasm, logged.
+   */
+  backend: BackendRequest;
   /** Who runs LRN: our WASM kernel or onnxruntime's (flag --lrn, env LRN; default ort, the faster end to end). */
   lrn?: "custom" | "ort";
   /** Who runs quantized Gemm layers: our int8 WASM kernel or onnxruntime's (flag --int8, env INT8; default custom). */
@@ -131,6 +138,7 @@ export function parseConfig(
       threads: { type: "string" },
       "max-body": { type: "string" },
       seed: { type: "string" },
+      backend: { type: "string" },
       lrn: { type: "string" },
       int8: { type: "string" },
       "log-level": { type: "string" },
@@ -153,6 +161,12 @@ export function parseConfig(
   const seed = get("seed", "SEED");
   const lrn = get("lrn", "LRN");
   const int8 = get("int8", "INT8");
+  const backend = get("backend", "BACKEND") ?? "auto";
+  if (!BACKEND_REQUESTS.includes(backend as BackendRequest)) {
+    throw new RangeError(
+      `Cannot use backend=${backend}: expected one of ${BACKEND_REQUESTS.join(", ")}`,
+    );
+  }
   if (int8 !== undefined && int8 !== "custom" && int8 !== "ort") {
     throw new RangeError(`Cannot use int8=${int8}: expected "custom" or "ort"`);
   }
@@ -185,6 +199,7 @@ export function parseConfig(
     threads: threads === undefined ? undefined : integer("threads", threads, 1, 64),
     maxBodyBytes: maxBody === undefined ? 10 * 1024 * 1024 : parseSize(maxBody),
     seed: seed === undefined ? 1 : integer("seed", seed, 0, 2 ** 32 - 1),
+    backend: backend as BackendRequest,
     lrn,
     int8,
     logLevel: logLevel as LogLevel,

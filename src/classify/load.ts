@@ -7,7 +7,7 @@ import { pathToFileURL } from "node:url";
 import { ClassifierError } from "../errors.ts";
 import { ensureSyntheticModel, loadModel } from "../model/store.ts";
 import { loopFixedBatch, resolveModelName } from "../model/zoo.ts";
-import { createWasmBackend } from "../runtime/wasm.ts";
+import { type BackendRequest, createBackend } from "../runtime/select.ts";
 import type { Int8Mode, LrnMode } from "../runtime/custom_ops.ts";
 import { Classifier } from "./classifier.ts";
 
@@ -19,6 +19,8 @@ export interface LoadOptions {
   manifest?: string;
   /** Seed of the synthetic weights. */
   seed?: number;
+  /** Which backend runs the model (default auto, see backendOrder). */
+  backend?: BackendRequest;
   /** Intra-op threads. */
   threads?: number;
   /** Who runs LRN (default: the faster, see DEFAULT_LRN). */
@@ -58,7 +60,9 @@ export async function loadClassifier(options: LoadOptions = {}): Promise<Classif
     manifestUrl = await ensureSyntheticModel(options.seed ?? 1, undefined, log);
   }
   const model = await loadModel(manifestUrl, modelUrl);
-  const backend = await createWasmBackend(model.bytes, {
+  const backend = await createBackend(model.bytes, {
+    backend: options.backend,
+    log,
     inputName: model.manifest.input.name,
     outputName: model.manifest.output.name,
     threads: options.threads,

@@ -1,0 +1,76 @@
+/**
+ * Chooses the inference backend. Backends are tried in priority order; one
+ * that cannot start is skipped with a logged reason, and wasm (which runs
+ * everywhere onnxruntime-web does) is always last.
+ *
+ * @module
+ */
+import type { Backend } from "./backend.ts";
+import { createWasmBackend, type WasmBackendOptions } from "./wasm.ts";
+
+/** The backends there are. */
+export type BackendKind = "wasm" | "webgpu" | "native";
+
+/** What users may ask for with --backend / BACKEND. */
+export const BACKEND_REQUESTS = ["auto", "wasm", "webgpu", "native"] as const;
+
+/** One of {@linkcode BACKEND_REQUESTS}. */
+export type BackendRequest = typeof BACKEND_REQUESTS[number];
+
+/** Options every backend understands; each ignores what does not apply to it. */
+export interface BackendOptions extends WasmBackendOptions {
+  /** Which backend to try first (default auto). */
+  backend?: BackendRequest;
+  /** Where fallbacks are reported. */
+  log?: (line: string) => void;
+}
+
+/** Creates one kind of backend, or throws why it cannot. */
+export type BackendFactory = (model: Uint8Array, options: BackendOptions) => Promise<Backend>;
+
+const FACTORIES: Record<BackendKind, BackendFactory> = {
+  wasm: createWasmBackend,
+  webgpu: () => Promise.reject(new TypeError("the webgpu backend is not built yet")),
+  native: () => Promise.reject(new TypeError("the native backend is not built yet")),
+};
+
+/**
+ * The order in which backends are tried for a request: the asked-for one,
+ * then wasm. `auto` is wasm for now.
+ */
+export function backendOrder(request: BackendRequest): BackendKind[] {
+  if (request === "auto" || request === "wasm") return ["wasm"];
+  return [request, "wasm"];
+}
+
+/**
+ * Creates the first backend of {@linkcode backendOrder} that starts; the
+ * reasons the others could not are passed to `options.log`.
+ *
+ * @example
+ * ```ts
+ * const backend = await createBackend(bytes, {
+ *   inputName: "data_0",
+ *   outputName: "softmaxout_1",
+ *   backend: "auto",
+ * });
+ * ```
+ */
+export async function createBackend(
+  model: Uint8Array,
+  options: BackendOptions,
+  factories: Record<BackendKind, BackendFactory> = FACTORIES,
+): Promise<Backend> {
+  const order = backendOrder(options.backend ?? "auto");
+  for (const [i, kind] of order.entries()) {
+    if (i === order.length - 1) return await factories[kind](model, options);
+    try {
+      return await factories[kind](model, options);
+    } catch (e) {
+      options.log?.(
+        `Cannot start the ${kind} backend: ${(e as Error).message}; using ${order[i + 1]}`,
+      );
+    }
+  }
+  throw new RangeError("Cannot choose a backend: none to try");
+}
