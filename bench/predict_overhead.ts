@@ -3,7 +3,7 @@
  * loopback socket) vs a bare onnxruntime-web session on the same model file,
  * same tensor, same thread count, interleaved in one process.
  *
- *   deno task bench [--runs 40] [--threads N]
+ *   deno task bench:overhead [--runs 40] [--threads N]
  *
  * Prints a Markdown table for BENCHMARKS.md.
  */

@@ -8,6 +8,9 @@
 import { parseArgs } from "node:util";
 import { LOG_LEVELS, type LogLevel } from "./api/logger.ts";
 import { BACKEND_REQUESTS, type BackendRequest } from "./runtime/select.ts";
+import { EDGE_PROFILES } from "./runtime/platform.ts";
+
+const EDGE_PROFILE_NAMES: readonly string[] = [...EDGE_PROFILES, "local"];
 
 /** Validated configuration. */
 export interface Config {
@@ -24,6 +27,11 @@ export interface Config {
   manifest?: string;
   /** Intra-op threads (flag --threads, env THREADS; default: the available cores). */
   threads?: number;
+  /**
+   * Single-threaded wasm sessions in Workers instead of one session with --threads (flag
+   * --workers, env WORKERS; default 0: one session). See README, "Serving under load".
+   */
+  workers?: number;
   /** Largest accepted request body in bytes (flag --max-body, env MAX_BODY; default 10 MB). */
   maxBodyBytes: number;
   /** Seed of the synthetic weights (flag --seed, env SEED; default 1). */
@@ -56,6 +64,16 @@ export interface Config {
   requestTimeoutMs: number;
   /** Origins allowed by CORS, ["*"] for any; none when absent (flag --cors-origin, env CORS_ORIGIN; default off). */
   corsOrigins?: string[];
+  /**
+   * URLs the model is fetched from into memory at start-up, tried in order (flag --model-url,
+   * repeatable, or env MODEL_URL, space or comma separated; default none). For edge platforms
+   * whose code size is capped; see README, "Deploy".
+   */
+  modelUrls: string[];
+  /** sha256 the fetched model must have (flag --model-sha256, env MODEL_SHA256); zoo models are pinned. */
+  modelSha256?: string;
+  /** Edge platform profile to apply (flag --edge-profile, env EDGE_PROFILE; default: detected). */
+  edgeProfile?: string;
 }
 
 /** Parses "40mp", "40000000", "1.5mp" into a pixel count. */
@@ -136,6 +154,7 @@ export function parseConfig(
       model: { type: "string" },
       manifest: { type: "string" },
       threads: { type: "string" },
+      workers: { type: "string" },
       "max-body": { type: "string" },
       seed: { type: "string" },
       backend: { type: "string" },
@@ -149,6 +168,9 @@ export function parseConfig(
       "max-queue": { type: "string" },
       "request-timeout": { type: "string" },
       "cors-origin": { type: "string" },
+      "model-url": { type: "string", multiple: true },
+      "model-sha256": { type: "string" },
+      "edge-profile": { type: "string" },
       json: { type: "boolean", default: false },
       "top-k": { type: "string" },
     },
@@ -157,6 +179,7 @@ export function parseConfig(
     (values[flag] as string | undefined) ?? env(key);
   const port = get("port", "PORT");
   const threads = get("threads", "THREADS");
+  const workers = get("workers", "WORKERS");
   const maxBody = get("max-body", "MAX_BODY");
   const seed = get("seed", "SEED");
   const lrn = get("lrn", "LRN");
@@ -191,12 +214,23 @@ export function parseConfig(
   const maxQueue = get("max-queue", "MAX_QUEUE");
   const requestTimeout = get("request-timeout", "REQUEST_TIMEOUT");
   const corsOrigin = get("cors-origin", "CORS_ORIGIN");
+  const modelSha256 = get("model-sha256", "MODEL_SHA256")?.trim().toLowerCase() || undefined;
+  if (modelSha256 !== undefined && !/^[0-9a-f]{64}$/.test(modelSha256)) {
+    throw new RangeError(`Cannot use model-sha256=${modelSha256}: expected 64 hex digits`);
+  }
+  const edgeProfile = get("edge-profile", "EDGE_PROFILE")?.trim() || undefined;
+  if (edgeProfile !== undefined && !EDGE_PROFILE_NAMES.includes(edgeProfile)) {
+    throw new RangeError(
+      `Cannot use edge-profile=${edgeProfile}: expected one of ${EDGE_PROFILE_NAMES.join(", ")}`,
+    );
+  }
   return {
     port: port === undefined ? 8000 : integer("port", port, 0, 65535),
     hostname: get("host", "HOST") ?? "0.0.0.0",
     model: get("model", "MODEL") || undefined,
     manifest: get("manifest", "MODEL_MANIFEST") || undefined,
     threads: threads === undefined ? undefined : integer("threads", threads, 1, 64),
+    workers: workers === undefined ? undefined : integer("workers", workers, 0, 64),
     maxBodyBytes: maxBody === undefined ? 10 * 1024 * 1024 : parseSize(maxBody),
     seed: seed === undefined ? 1 : integer("seed", seed, 0, 2 ** 32 - 1),
     backend: backend as BackendRequest,
@@ -218,6 +252,10 @@ export function parseConfig(
       parseDuration("request-timeout", requestTimeout),
     ),
     corsOrigins: corsOrigin === undefined ? undefined : parseCorsOrigins(corsOrigin),
+    modelUrls: (values["model-url"] as string[] | undefined) ??
+      (env("MODEL_URL") ?? "").split(/[\s,]+/).filter(Boolean),
+    modelSha256,
+    edgeProfile,
     positionals,
     json: values.json as boolean,
     topK: topK === undefined ? 5 : integer("top-k", topK, 1, 1000),

@@ -184,9 +184,10 @@ export function explorerRoutes(state: ServerState, options: ExplorerOptions = {}
         }
         const { bytes } = await readImageRequest(c.req.raw);
         const t0 = performance.now();
-        const image = await decodeImage(bytes);
+        const spec = s.classifier.info.preprocessing;
+        const image = await decodeImage(bytes, { fitFor: spec });
         const t1 = performance.now();
-        const x = preprocess(image, s.classifier.info.preprocessing);
+        const x = preprocess(image, spec);
         const t2 = performance.now();
         const { data, dims } = await (await engine(s)).features(x, layer.tensor);
         const t3 = performance.now();

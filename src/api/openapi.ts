@@ -117,7 +117,16 @@ export function describePlainRoutes(registry: Registry, options: DescribeOptions
       "weights' provenance and stage timings. `top_k` may be a query parameter or a field.",
     request: { query: PredictQuerySchema, body: IMAGE_BODY },
     responses: {
-      200: json(ClassificationSchema, "The top-k classes."),
+      200: {
+        ...json(ClassificationSchema, "The top-k classes."),
+        headers: {
+          "X-CPU-Time-Ms": {
+            description: "CPU time the process used while serving this request, in ms " +
+              "(also `timings_ms.cpu`); concurrent requests count in each other's.",
+            schema: { type: "number" },
+          },
+        },
+      },
       ...errors(400, 413, 415, 422, 503),
     },
   });

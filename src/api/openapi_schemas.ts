@@ -59,6 +59,12 @@ export const ClassificationSchema = z.object({
     preprocess: z.number(),
     inference: z.number(),
     total: z.number(),
+    cpu: z.number().openapi({
+      description: "CPU time (user + system, all threads) the process used from reading the " +
+        "body to the answer, in ms: node:process cpuUsage before and after. Compare it with " +
+        "your platform's per-request CPU budget; requests served at the same time count in " +
+        "each other's.",
+    }),
   }),
 }).openapi("Classification");
 

@@ -5,6 +5,7 @@
  */
 import { Hono } from "hono";
 import { QueueFullError } from "../runtime/_bounded_queue.ts";
+import { processCpuMs } from "../runtime/platform.ts";
 import { errorResponse } from "./errors.ts";
 import { notReadyMessage } from "./health.ts";
 import { admission, bodyLimit, requestSignal, unavailable } from "./limits.ts";
@@ -39,13 +40,18 @@ export function predictRoutes(state: ServerState, options: PredictOptions): Hono
     admission({ capacity: maxQueue, onReject }),
     bodyLimit({ maxBytes: options.maxBodyBytes }),
     async (c) => {
+      // CPU time of the whole process while this request reads, decodes and runs: what edge
+      // platforms bill against their per-request budget (concurrent requests count in each other's).
+      const cpuStart = processCpuMs();
       const classifier = state.classifier!;
       const { bytes, topK } = await readImageRequest(c.req.raw);
       const k = parseTopK(c.req.query("top_k") ?? topK, classifier.classes);
       try {
         const result = await classifier.classify(bytes, k, { maxPixels, signal: requestSignal(c) });
         setTimings(c, result.timings_ms);
-        return c.json(result);
+        const cpu = Math.round((processCpuMs() - cpuStart) * 100) / 100;
+        c.header("x-cpu-time-ms", String(cpu));
+        return c.json({ ...result, timings_ms: { ...result.timings_ms, cpu } });
       } catch (e) {
         // A backend with its own bound (createWasmBackend's maxQueue) refuses the same way.
         if (!(e instanceof QueueFullError)) throw e;

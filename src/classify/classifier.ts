@@ -91,7 +91,18 @@ export class Classifier {
       parameters: model.parameters,
       precision: manifest.precision ?? (manifest.quantization ? "int8" : "fp32"),
       weights: this.#weights,
-      backend: { name: backend.name, threads: backend.threads, kernels: backend.kernels },
+      // Live: a backend can hand over to another while serving (webgpu -> wasm on a lost device).
+      backend: {
+        get name() {
+          return backend.name;
+        },
+        get threads() {
+          return backend.threads;
+        },
+        get kernels() {
+          return backend.kernels;
+        },
+      },
     };
   }
 
@@ -123,10 +134,11 @@ export class Classifier {
   ): Promise<Classification> {
     const { maxPixels, signal } = options;
     const t0 = performance.now();
-    const image = await decodeImage(bytes, { maxPixels });
+    const spec = this.#manifest.preprocessing;
+    // fitFor lets a large JPEG decode at 1/2..1/8 scale in the DCT domain.
+    const image = await decodeImage(bytes, { maxPixels, fitFor: spec });
     signal?.throwIfAborted();
     const t1 = performance.now();
-    const spec = this.#manifest.preprocessing;
     const tensor = preprocess(image, spec);
     signal?.throwIfAborted();
     const t2 = performance.now();

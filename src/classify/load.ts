@@ -5,7 +5,13 @@
  */
 import { pathToFileURL } from "node:url";
 import { ClassifierError } from "../errors.ts";
-import { ensureSyntheticModel, loadModel } from "../model/store.ts";
+import {
+  ensureSyntheticModel,
+  isReadOnlyError,
+  type LoadedModel,
+  loadModel,
+  syntheticModel,
+} from "../model/store.ts";
 import { loopFixedBatch, resolveModelName } from "../model/zoo.ts";
 import { type BackendRequest, createBackend } from "../runtime/select.ts";
 import type { Int8Mode, LrnMode } from "../runtime/custom_ops.ts";
@@ -23,6 +29,8 @@ export interface LoadOptions {
   backend?: BackendRequest;
   /** Intra-op threads. */
   threads?: number;
+  /** wasm: that many single-threaded sessions in Workers instead of one session (0: one). */
+  workers?: number;
   /** Who runs LRN (default: the faster, see DEFAULT_LRN). */
   lrn?: LrnMode;
   /** Who runs quantized Gemm layers (default: ours, see DEFAULT_INT8). */
@@ -57,17 +65,45 @@ export async function loadClassifier(options: LoadOptions = {}): Promise<Classif
       );
     }
   } else {
-    manifestUrl = await ensureSyntheticModel(options.seed ?? 1, undefined, log);
+    try {
+      manifestUrl = await ensureSyntheticModel(options.seed ?? 1, undefined, log);
+    } catch (e) {
+      if (!isReadOnlyError(e)) throw e;
+      // An edge runtime's read-only filesystem: the model lives in memory only.
+      log(
+        `Cannot write models/ (${(e as Error).message}): building the synthetic AlexNet in memory`,
+      );
+      return await classifierFromModel(syntheticModel(options.seed ?? 1), options);
+    }
   }
-  const model = await loadModel(manifestUrl, modelUrl);
+  return await classifierFromModel(await loadModel(manifestUrl, modelUrl), options);
+}
+
+/**
+ * Creates the session for a model already in memory (read from disk, built,
+ * or fetched at cold start) and wraps it in a {@linkcode Classifier}.
+ *
+ * @example
+ * ```ts
+ * const classifier = await classifierFromModel(syntheticModel(1), { threads: 1 });
+ * ```
+ */
+export async function classifierFromModel(
+  model: LoadedModel,
+  options: Omit<LoadOptions, "model" | "manifest" | "seed"> = {},
+): Promise<Classifier> {
+  const log = options.log ?? (() => {});
   const backend = await createBackend(model.bytes, {
     backend: options.backend,
     log,
     inputName: model.manifest.input.name,
     outputName: model.manifest.output.name,
     threads: options.threads,
+    workers: options.workers,
     lrn: options.lrn,
     int8: options.int8,
+    // The sessions and kernels hold what they need: give the model's memory back now.
+    releaseModel: true,
   });
   try {
     // Graphs with a fixed batch of 1 (the zoo files) run larger batches as a loop.

@@ -3,7 +3,7 @@
  * (default: the synthetic AlexNet) calibrated on a folder of images.
  *
  *   deno task quantize [--manifest m.json] [--calibration DIR] [--method minmax|percentile]
- *                      [--percentile 99.999]
+ *                      [--percentile 99.999] [--weights gptq|nearest] [--smoothing 0]
  *
  * Writes <model>-int8.onnx and its manifest beside the source.
  *
@@ -13,13 +13,18 @@ import { createHash } from "node:crypto";
 import { parseArgs } from "node:util";
 import { pathToFileURL } from "node:url";
 import { decodeImage, preprocess } from "../image/mod.ts";
-import type { Manifest } from "../model/manifest.ts";
-import { type CalibrationMethod, quantizeModel } from "../model/quantize.ts";
+import type { Manifest, QuantizationInfo } from "../model/manifest.ts";
+import {
+  type CalibrationMethod,
+  DEFAULT_QUANTIZE,
+  quantizeModel,
+  type WeightRounding,
+} from "../model/quantize.ts";
 import { ensureSyntheticModel, loadModel } from "../model/store.ts";
 import { wasmEvaluator } from "../runtime/evaluate.ts";
 
 const USAGE = "Usage: deno task quantize [--manifest m.json] [--calibration DIR] " +
-  "[--method minmax|percentile] [--percentile 99.999]";
+  "[--method minmax|percentile] [--percentile 99.999] [--weights gptq|nearest] [--smoothing 0]";
 
 /** sha256 of bytes, hex. */
 function sha256(...parts: (Uint8Array | string)[]): string {
@@ -53,11 +58,25 @@ if (import.meta.main) {
       },
       method: { type: "string", default: "minmax" },
       percentile: { type: "string", default: "99.999" },
+      weights: { type: "string", default: DEFAULT_QUANTIZE.weightRounding },
+      smoothing: { type: "string", default: String(DEFAULT_QUANTIZE.smoothing) },
     },
   });
   const method = values.method as CalibrationMethod;
   if (method !== "minmax" && method !== "percentile") {
     console.error(`Cannot use --method ${method}: expected minmax or percentile\n${USAGE}`);
+    Deno.exit(2);
+  }
+  const weightRounding = values.weights as WeightRounding;
+  if (weightRounding !== "gptq" && weightRounding !== "nearest") {
+    console.error(`Cannot use --weights ${weightRounding}: expected gptq or nearest\n${USAGE}`);
+    Deno.exit(2);
+  }
+  const smoothing = Number(values.smoothing);
+  if (!(smoothing >= 0 && smoothing <= 1)) {
+    console.error(
+      `Cannot use --smoothing ${values.smoothing}: expected a number in [0, 1]\n${USAGE}`,
+    );
     Deno.exit(2);
   }
   const manifestUrl = values.manifest
@@ -76,7 +95,7 @@ if (import.meta.main) {
   for (const name of names) {
     const bytes = await Deno.readFile(dir + name);
     try {
-      tensors.push(preprocess(await decodeImage(bytes), spec));
+      tensors.push(preprocess(await decodeImage(bytes, { fitFor: spec }), spec));
       hashParts.push(name, bytes);
     } catch {
       // Not an image we decode: not part of the calibration set.
@@ -92,33 +111,41 @@ if (import.meta.main) {
   const result = await quantizeModel(model.bytes, tensors, evaluate, {
     method,
     percentile: Number(values.percentile),
-    onProgress: progress("calibrating"),
+    weightRounding,
+    smoothing,
+    onProgress: progress("quantizing"),
   });
 
   const base = model.manifest.model.replace(/\.onnx$/i, "");
   const outModel = new URL(`${base}-int8.onnx`, manifestUrl);
   const outManifest = new URL(`${base}-int8.json`, manifestUrl);
+  const quantization: QuantizationInfo = {
+    format: "qdq",
+    source_sha256: sha256(model.bytes),
+    calibration_sha256: sha256(...hashParts),
+    calibration_images: tensors.length,
+    method,
+    ...(method === "percentile" ? { percentile: Number(values.percentile) } : {}),
+    activations: "uint8 asymmetric per tensor",
+    weights: "int8 symmetric per channel",
+    weight_rounding: weightRounding,
+    smoothing,
+    bias_correction: true,
+  };
   const manifest: Manifest = {
     ...model.manifest,
     name: `${model.manifest.name}-int8`,
     model: `${base}-int8.onnx`,
     precision: "int8",
-    quantization: {
-      format: "qdq",
-      source_sha256: sha256(model.bytes),
-      calibration_sha256: sha256(...hashParts),
-      calibration_images: tensors.length,
-      method,
-      ...(method === "percentile" ? { percentile: Number(values.percentile) } : {}),
-      activations: "uint8 asymmetric per tensor",
-      weights: "int8 symmetric per channel",
-    },
+    quantization,
   };
   await Deno.writeFile(outModel, result.bytes);
   await Deno.writeTextFile(outManifest, JSON.stringify(manifest, null, 2) + "\n");
   console.error(
     `Quantized ${result.quantized.length} layers of ${model.manifest.name} on ${tensors.length} images ` +
-      `(${method}) in ${Math.round(performance.now() - started)} ms: ${outModel.pathname} ` +
+      `(${method}, ${weightRounding} weights, smoothing ${smoothing}) in ${
+        Math.round(performance.now() - started)
+      } ms: ${outModel.pathname} ` +
       `(${(result.bytes.length / 1e6).toFixed(1)} MB, fp32 ${
         (model.bytes.length / 1e6).toFixed(1)
       } MB)`,

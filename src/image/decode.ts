@@ -3,6 +3,12 @@
  * images before allocating, decode (JPEG, PNG, first GIF frame, WebP (first
  * frame of an animation), BMP), then apply the JPEG's EXIF orientation.
  *
+ * JPEGs go through the fast decoder (`jpeg_fast.ts`), which can decode at 1/2,
+ * 1/4 or 1/8 scale when the caller says what the image is for (`fitFor`); a
+ * JPEG it does not support falls back to the full decoder. PNGs stay on the
+ * full decoder: `png_fast.ts` (native inflate, unfilter in TypeScript) measured
+ * slower on a 12-megapixel PNG (BENCHMARKS.md, "Decode").
+ *
  * Every failure becomes a {@linkcode ClassifierError} with a message safe to
  * show a user; the decoder's own error is kept as `cause` for the log.
  *
@@ -16,6 +22,8 @@ import { decodeGifFirstFrame, decodeJpeg, decodePng } from "./_codecs.ts";
 import { gifFirstFrameSize } from "./_gif_header.ts";
 import { decodeBmp, readBmpHeader } from "./bmp.ts";
 import { decodeWebp } from "./webp.ts";
+import { decodeJpegFast, JpegFastError, type JpegScale, largestJpegScale } from "./jpeg_fast.ts";
+import type { PreprocessSpec } from "./preprocess_spec.ts";
 import { applyOrientation, isOrientation, type Orientation } from "./orientation.ts";
 import { _describeUnsupported, type ImageFormat, sniffImageFormat } from "./sniff.ts";
 
@@ -34,6 +42,21 @@ export interface DecodeOptions {
    * {@linkcode DEFAULT_MAX_PIXELS}.
    */
   maxPixels?: number;
+  /**
+   * The preprocessing the image is decoded for. A JPEG is then decoded at the
+   * smallest DCT scale (1/8, 1/4 or 1/2) that keeps it
+   * {@linkcode MIN_REDUCTION_MARGIN} times the resize target (shorter side vs
+   * `resize.size`, or both sides vs the input size for `direct`); the result
+   * carries a `reduction` so `preprocess` resizes it as if from the
+   * full-size picture. Without it JPEGs decode at full size.
+   */
+  fitFor?: PreprocessSpec;
+  /**
+   * `"fast"` (default): JPEGs through the fast decoder, falling back to the full
+   * one for what it does not support. `"full"`: the full decoders only (the
+   * reference the fast path is tested against).
+   */
+  decoder?: "fast" | "full";
 }
 
 const NAMES: Record<ImageFormat, string> = {
@@ -81,6 +104,68 @@ async function readOrientation(bytes: Uint8Array): Promise<Orientation> {
   }
 }
 
+/**
+ * How much larger than the resize target a reduced JPEG must stay. Measured on the
+ * fixtures (tests/image/jpeg_fast_test.ts): when the reduced image is only just as
+ * large as the target, the box means it is made of are visibly sharper than the
+ * full-size triangle filter (mean |diff| up to 3.6/255 on the astronaut photo at
+ * 1/8); from 1.4 times the target the mean stays under 1.8/255.
+ */
+export const MIN_REDUCTION_MARGIN = 1.4;
+
+/**
+ * The DCT scale for a `width` x `height` JPEG (as stored) that will be turned by
+ * `orientation` and preprocessed by `spec`: the largest reduction whose decoded
+ * size is still {@linkcode MIN_REDUCTION_MARGIN} times the resize target.
+ */
+export function jpegScaleFor(
+  width: number,
+  height: number,
+  orientation: Orientation,
+  spec: PreprocessSpec,
+): JpegScale {
+  const { resize } = spec;
+  const m = MIN_REDUCTION_MARGIN;
+  if (resize.mode === "shorter_side") {
+    return largestJpegScale(width, height, (w, h) => Math.min(w, h) >= m * resize.size);
+  }
+  const turned = orientation >= 5; // 5-8 swap width and height
+  return largestJpegScale(width, height, (w, h) => {
+    const [uw, uh] = turned ? [h, w] : [w, h];
+    return uw >= m * spec.width && uh >= m * spec.height;
+  });
+}
+
+function failureReason(bytes: Uint8Array, format: ImageFormat): string {
+  const name = NAMES[format];
+  return hasEndMarker(bytes, format)
+    ? `the ${name} data is corrupt`
+    : `the ${name} data is truncated`;
+}
+
+// The fast JPEG path: null when the fast decoder does not handle this file (the full
+// decoder then runs); a ClassifierError for a stream it found broken.
+async function decodeJpegFastOrNull(
+  bytes: Uint8Array,
+  orientation: Orientation,
+  fitFor: PreprocessSpec | undefined,
+  declared: { width: number; height: number },
+): Promise<DecodedImage | null> {
+  const scale = fitFor ? jpegScaleFor(declared.width, declared.height, orientation, fitFor) : 1;
+  try {
+    return await decodeJpegFast(bytes, scale);
+  } catch (cause) {
+    if (
+      cause instanceof JpegFastError && (cause.reason === "truncated" || cause.reason === "corrupt")
+    ) {
+      const message = `Cannot decode image: ${failureReason(bytes, "jpeg")}`;
+      throw new ClassifierError("decode_failed", message, { cause });
+    }
+    // Unsupported, out of memory or a trap: the full decoder gets its chance.
+    return null;
+  }
+}
+
 const DECODERS: Record<ImageFormat, (bytes: Uint8Array) => Promise<DecodedImage>> = {
   jpeg: decodeJpeg,
   png: decodePng,
@@ -117,7 +202,7 @@ export async function decodeImage(
   bytes: Uint8Array,
   options: DecodeOptions = {},
 ): Promise<DecodedImage> {
-  const { maxPixels = DEFAULT_MAX_PIXELS } = options;
+  const { maxPixels = DEFAULT_MAX_PIXELS, fitFor, decoder = "fast" } = options;
   const format = sniffImageFormat(bytes);
   if (format === null) {
     const known = _describeUnsupported(bytes);
@@ -143,14 +228,16 @@ export async function decodeImage(
   const frame = format === "gif" ? gifFirstFrameSize(bytes) : null;
   if (frame) checkSize(frame.width, frame.height, maxPixels);
 
-  let image: DecodedImage;
+  const orientation = format === "jpeg" ? await readOrientation(bytes) : 1;
+  let image: DecodedImage | null = null;
+  if (format === "jpeg" && decoder === "fast") {
+    image = await decodeJpegFastOrNull(bytes, orientation, fitFor, declared);
+  }
   try {
-    image = await DECODERS[format](bytes);
+    image ??= await DECODERS[format](bytes);
   } catch (cause) {
     if (cause instanceof ClassifierError) throw cause;
-    const reason = hasEndMarker(bytes, format)
-      ? `the ${name} data is corrupt`
-      : `the ${name} data is truncated`;
+    const reason = failureReason(bytes, format);
     throw new ClassifierError("decode_failed", `Cannot decode image: ${reason}`, { cause });
   }
   if (!(image.width > 0) || !(image.height > 0)) {
@@ -159,6 +246,5 @@ export async function decodeImage(
   // The header check can miss (e.g. a JPEG whose size comes after unusual segments).
   checkSize(image.width, image.height, maxPixels);
 
-  if (format !== "jpeg") return image;
-  return applyOrientation(image, await readOrientation(bytes));
+  return format === "jpeg" ? applyOrientation(image, orientation) : image;
 }

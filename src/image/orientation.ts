@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { DecodedImage } from "./decoded_image.ts";
+import type { DecodedImage, Reduction } from "./decoded_image.ts";
 
 /** The EXIF Orientation values: 1 is upright, 2-8 need a flip and/or a turn. */
 export type Orientation = 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8;
@@ -119,5 +119,18 @@ export function applyOrientation(img: DecodedImage, orientation: number): Decode
       }
     }
   }
-  return { width: dw, height: dh, data: out };
+  const turned: DecodedImage = { width: dw, height: dh, data: out };
+  if (img.reduction) turned.reduction = orientReduction(img.reduction, w, h, orientation);
+  return turned;
+}
+
+// A reduced image's geometry after the same turn: 5-8 swap the axes first, then 2, 3,
+// 6, 7 mirror x and 3, 4, 7, 8 mirror y (display coordinates); a mirror puts the
+// overhang of the last pixel in front: left' = W - left - w * scale.
+function orientReduction(r: Reduction, w: number, h: number, o: Orientation): Reduction {
+  let [W, H, left, top, rw, rh] = [r.width, r.height, r.left, r.top, w, h];
+  if (o >= 5) [W, H, left, top, rw, rh] = [H, W, top, left, rh, rw];
+  if (o === 2 || o === 3 || o === 6 || o === 7) left = W - left - rw * r.scale;
+  if (o === 3 || o === 4 || o === 7 || o === 8) top = H - top - rh * r.scale;
+  return { width: W, height: H, scale: r.scale, left, top };
 }

@@ -12,13 +12,33 @@
 import type { DecodedImage } from "./decoded_image.ts";
 import type { PreprocessSpec } from "./preprocess_spec.ts";
 import { planResize } from "./_geometry.ts";
-import { triangleTaps } from "./_filter.ts";
+import { reducedTriangleTaps, triangleTaps } from "./_filter.ts";
 import { checkImage, checkSize, resampleRgb, rgbToRgba } from "./_resample.ts";
 
 // RGB float [spec.height, spec.width, 3], 0..255: resized and cropped, not rounded.
 function resizeAndCrop(img: DecodedImage, spec: PreprocessSpec): Float32Array {
   checkImage(img, "preprocess image");
   checkSize(spec.width, spec.height, "preprocess image to the model input");
+  const r = img.reduction;
+  if (r) {
+    // A reduced decode: same plan as the full-size picture, taps mapped onto the reduced pixels.
+    const plan = planResize(r.width, r.height, spec);
+    const xt = reducedTriangleTaps(
+      img.width,
+      { fullSize: r.width, scale: r.scale, left: r.left },
+      plan.resizedWidth,
+      plan.left,
+      spec.width,
+    );
+    const yt = reducedTriangleTaps(
+      img.height,
+      { fullSize: r.height, scale: r.scale, left: r.top },
+      plan.resizedHeight,
+      plan.top,
+      spec.height,
+    );
+    return resampleRgb(img, xt, yt);
+  }
   const plan = planResize(img.width, img.height, spec);
   const xt = triangleTaps(img.width, plan.resizedWidth, plan.left, spec.width);
   const yt = triangleTaps(img.height, plan.resizedHeight, plan.top, spec.height);

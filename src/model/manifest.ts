@@ -55,6 +55,12 @@ export interface QuantizationInfo {
   percentile?: number;
   activations: "uint8 asymmetric per tensor";
   weights: "int8 symmetric per channel";
+  /** How weights were rounded: to nearest, or GPTQ's error-compensating order. */
+  weight_rounding?: "nearest" | "gptq";
+  /** Activation smoothing strength moved into the next layer's weights (0 = none). */
+  smoothing?: number;
+  /** Whether biases absorb the mean output shift quantization causes. */
+  bias_correction?: boolean;
 }
 
 /** The preprocessing the synthetic model uses: torchvision's (shorter side 256, crop 224, mean/std). */

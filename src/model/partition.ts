@@ -61,6 +61,13 @@ export interface PartitionOptions {
   foldDequantize?: boolean;
   /** Whether a custom-op node (with what it would absorb) really goes to a kernel. */
   accept?: (part: Pick<KernelPart, "node" | "absorbed" | "initializers">) => boolean;
+  /**
+   * Custom-op nodes that go to kernels only when, with them, no ONNX part is left
+   * (MaxPool, Softmax, ... between the int8 layers): then the whole graph runs as a
+   * chain of kernels, without onnxruntime; otherwise cutting at them would only add
+   * session round trips, so they stay in the ONNX parts.
+   */
+  wholeGraphOnly?: (node: NodeProto) => boolean;
 }
 
 /** One step of a partitioned model. */
@@ -140,6 +147,16 @@ export function partitionModel(
     }
   }
   const isCustom = (node: NodeProto) => candidate(node) && !rejected.has(node);
+  const wholeGraphOnly = options.wholeGraphOnly ?? (() => false);
+  const custom = (graph.node ?? []).filter(isCustom);
+  const absorbedNodes = new Set([...absorbed.values()].flat());
+  const left = (graph.node ?? []).filter((n) => !absorbedNodes.has(n) && !isCustom(n));
+  if (left.length > 0 || custom.every(wholeGraphOnly)) {
+    for (const node of custom.filter(wholeGraphOnly)) {
+      rejected.add(node);
+      absorbed.delete(node);
+    }
+  }
   const taken = new Set([...absorbed.values()].flat());
 
   // Group consecutive non-custom nodes; each custom node stands alone with what it absorbed.

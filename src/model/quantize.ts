@@ -15,10 +15,18 @@
  * output channel (zero point 0, range +-127); biases int32 with scale
  * s_x * s_w[c], as QLinearConv expects.
  *
+ * By default, before writing: activation smoothing (channel ranges moved
+ * between layers joined by ReLU/pooling only, the float function unchanged;
+ * _quantize_smooth.ts), GPTQ weight rounding on the calibration inputs
+ * (_quantize_gptq.ts), then bias correction of the remaining mean shift.
+ *
  * @module
  */
 import type onnxProto from "onnx-proto";
 import { decodeModel, node, onnx, OPSET, tensorValues } from "./_onnx.ts";
+import { applySmoothing, smoothPairs, smoothScales } from "./_quantize_smooth.ts";
+import { type ConvGeometry, gptqRound, im2colRows } from "./_quantize_gptq.ts";
+import { mulberry32 } from "./weights.ts";
 
 type ModelProto = onnxProto.onnx.ModelProto;
 type TensorProto = onnxProto.onnx.ITensorProto;
@@ -26,6 +34,19 @@ const DT = onnx.TensorProto.DataType;
 
 /** How activation ranges are taken from the calibration set. */
 export type CalibrationMethod = "minmax" | "percentile";
+
+/** How weights are rounded to int8 (see {@linkcode QuantizeOptions.weightRounding}). */
+export type WeightRounding = "nearest" | "gptq";
+
+/**
+ * The defaults of {@linkcode quantizeModel} and `deno task quantize`, chosen by
+ * bench/int8_agreement.ts (docs/int8.md, "Agreement with fp32").
+ */
+export const DEFAULT_QUANTIZE: {
+  method: CalibrationMethod;
+  weightRounding: WeightRounding;
+  smoothing: number;
+} = { method: "minmax", weightRounding: "gptq", smoothing: 0.5 };
 
 /** Options of {@linkcode quantizeModel}. */
 export interface QuantizeOptions {
@@ -53,6 +74,26 @@ export interface QuantizeOptions {
   weightType?: "int8" | "uint8";
   /** One weight scale per output channel (default true) or one per tensor. */
   perChannel?: boolean;
+  /**
+   * Activation smoothing strength alpha in [0, 1] (default 0.5; 0 is off): where a
+   * layer feeds the next through ReLU/MaxPool/Flatten only, channel c of the
+   * connecting tensor is multiplied by (max range / range_c)^alpha and the
+   * next layer's weights divided by the same, which leaves the float model's
+   * function unchanged (src/model/_quantize_smooth.ts).
+   */
+  smoothing?: number;
+  /**
+   * How weights are rounded to int8: `nearest` (each weight on its own) or
+   * `gptq` (default): columns rounded in turn, each one's error
+   * moved onto the columns not yet rounded so that the layer's output on the
+   * calibration inputs changes least (src/model/_quantize_gptq.ts). Conv and
+   * Gemm (transB) only; MatMul weights are rounded to nearest.
+   */
+  weightRounding?: WeightRounding;
+  /** For `gptq`: calibration rows per layer (im2col rows for Conv; default 256). */
+  gptqRows?: number;
+  /** For `gptq`: the ridge added to X^T X, as a share of its mean diagonal (default 0.01). */
+  gptqDamp?: number;
   /** Called after each calibration image of each pass. */
   onProgress?: (done: number, total: number, pass: string) => void;
 }
@@ -239,6 +280,36 @@ function withOutputs(model: ModelProto, tensors: string[]): Uint8Array {
   }
 }
 
+/** Smooths `model`'s smoothable tensors (in place) with ranges from a calibration pass. */
+async function smooth(
+  model: ModelProto,
+  inputs: Float32Array[],
+  evaluate: Evaluate,
+  alpha: number,
+  onProgress?: (done: number, total: number, pass: string) => void,
+): Promise<void> {
+  const pairs = smoothPairs(model.graph!);
+  if (pairs.length === 0) return;
+  const names = pairs.map((p) => p.tensor);
+  const probe = withOutputs(model, names);
+  // Per-channel maxima; t: [1, C, H, W] or [1, C * spatial] (Flatten keeps channel-major order).
+  const maxima = pairs.map((p) => new Float64Array(p.channels));
+  for (const [i, x] of inputs.entries()) {
+    const out = await evaluate(probe, x, names);
+    for (const [j, p] of pairs.entries()) {
+      const v = out[p.tensor], stride = v.length / p.channels, m = maxima[j];
+      for (let k = 0; k < v.length; k++) {
+        const c = Math.floor(k / stride);
+        if (v[k] > m[c]) m[c] = v[k];
+      }
+    }
+    onProgress?.(i + 1, inputs.length, "smoothing");
+  }
+  for (const [j, p] of pairs.entries()) {
+    applySmoothing(model.graph!, p, smoothScales(maxima[j], alpha));
+  }
+}
+
 /**
  * Calibrates activation ranges on `inputs` and writes the QDQ model.
  *
@@ -253,12 +324,19 @@ export async function quantizeModel(
   evaluate: Evaluate,
   options: QuantizeOptions = {},
 ): Promise<QuantizeResult> {
-  const { method = "minmax", percentile = 99.999, quantizeOutputs = false, onProgress } = options;
+  const {
+    method = DEFAULT_QUANTIZE.method,
+    percentile = 99.999,
+    quantizeOutputs = false,
+    onProgress,
+  } = options;
   const { outputsAfterRelu = false, activationType = "uint8", weightType = "int8" } = options;
   const perChannel = options.perChannel ?? true;
   if (inputs.length === 0) throw new RangeError("Cannot calibrate: no calibration images");
   const model = decodeModel(fp32);
   const graph = model.graph!;
+  const smoothing = options.smoothing ?? DEFAULT_QUANTIZE.smoothing;
+  if (smoothing > 0) await smooth(model, inputs, evaluate, smoothing, onProgress);
   const inits = new Map((graph.initializer ?? []).map((t) => [t.name!, t]));
   const targets = (graph.node ?? []).filter((n) =>
     (n.domain ?? "") === "" && TARGETS.has(n.opType!) && inits.has(n.input![1]) &&
@@ -306,6 +384,39 @@ export async function quantizeModel(
     inChannels.set(n.input![0], c);
   }
   const sums = new Map([...inChannels].map(([t, c]) => [t, new Float64Array(c)]));
+  // GPTQ: calibration rows of each Conv/Gemm(transB) input, per group.
+  const { weightRounding = DEFAULT_QUANTIZE.weightRounding, gptqRows = 256 } = options;
+  const gptqDamp = options.gptqDamp ?? 0.01;
+  const rowsOf = new Map<onnxProto.onnx.INodeProto, number[][][]>();
+  const random = mulberry32(0x67707471);
+  const sampleRows = (n: onnxProto.onnx.INodeProto, x: Float32Array) => {
+    const dims = (inits.get(n.input![1])!.dims ?? []).map(Number);
+    if (n.opType === "Gemm" && attrInt(n, "transB", 0) === 1 && x.length === dims[1]) {
+      if (!rowsOf.has(n)) rowsOf.set(n, [[]]);
+      rowsOf.get(n)![0].push(Array.from(x));
+    } else if (n.opType === "Conv" && dims.length === 4) {
+      const group = attrInt(n, "group", 1), channels = dims[1] * group;
+      const side = Math.sqrt(x.length / channels);
+      if (!Number.isInteger(side)) return; // not a square [1, C, H, W]: rounded to nearest
+      const ints = (name: string, fallback: number[]) =>
+        (n.attribute?.find((a) => a.name === name)?.ints ?? fallback).map(Number);
+      const geo: ConvGeometry = {
+        channels,
+        height: side,
+        width: side,
+        kernel: [dims[2], dims[3]],
+        strides: ints("strides", [1, 1]) as [number, number],
+        pads: ints("pads", [0, 0, 0, 0]) as [number, number, number, number],
+        group,
+      };
+      const outH = Math.floor((side + geo.pads[0] + geo.pads[2] - dims[2]) / geo.strides[0]) + 1;
+      const outW = Math.floor((side + geo.pads[1] + geo.pads[3] - dims[3]) / geo.strides[1]) + 1;
+      const per = Math.min(outH * outW, Math.ceil(gptqRows / inputs.length));
+      const positions = Array.from({ length: per }, () => Math.floor(random() * outH * outW));
+      if (!rowsOf.has(n)) rowsOf.set(n, Array.from({ length: group }, () => []));
+      im2colRows(x, geo, positions, rowsOf.get(n)!);
+    }
+  };
   const mins = new Map(tensors.map((t) => [t, Infinity]));
   const maxs = new Map(tensors.map((t) => [t, -Infinity]));
   for (const [i, x] of inputs.entries()) {
@@ -328,6 +439,7 @@ export async function quantizeModel(
         }
       }
     }
+    if (weightRounding === "gptq") { for (const n of targets) sampleRows(n, out[n.input![0]]); }
     onProgress?.(i + 1, inputs.length, "min-max");
   }
   // Pass 2 (percentile): histograms over the min-max range, then clip the tails.
@@ -399,7 +511,29 @@ export async function quantizeModel(
     // Per tensor: one scale over all of w, repeated per channel for the bias below.
     const perTensor = !perChannel;
     const wq = quantizePerChannel(wf, perTensor ? 1 : channels, perTensor ? wf.length : inner);
-    const q = wq.q;
+    let q = wq.q;
+    const rows = rowsOf.get(n);
+    if (rows && axis === 0) {
+      // GPTQ per group: rows [M/g, K] of the weights, each group with its own inputs.
+      const per = channels / rows.length;
+      q = new Int8Array(wf.length);
+      const expanded = perTensor ? new Float32Array(channels).fill(wq.scales[0]) : wq.scales;
+      for (const [g, xs] of rows.entries()) {
+        const x = new Float64Array(xs.length * inner);
+        xs.forEach((r, i) => x.set(r, i * inner));
+        const part = gptqRound(
+          wf.subarray(g * per * inner, (g + 1) * per * inner),
+          per,
+          inner,
+          expanded.subarray(g * per, (g + 1) * per),
+          x,
+          xs.length,
+          gptqDamp,
+        );
+        q.set(part, g * per * inner);
+      }
+      onProgress?.(targets.indexOf(n) + 1, targets.length, "gptq");
+    }
     const scales = perTensor ? new Float32Array(channels).fill(wq.scales[0]) : wq.scales;
     const u8 = weightType === "uint8"; // uint8 weights: q + 128, zero point 128
     newInits.push({

@@ -6,6 +6,12 @@
 export type { Backend, BackendOutput, GraphIo } from "./backend.ts";
 export { availableCores, createWasmBackend, type WasmBackendOptions } from "./wasm.ts";
 export {
+  createWebGpuBackend,
+  DEFAULT_WEBGPU_LRN,
+  type GpuEntry,
+  type WebGpuBackendOptions,
+} from "./webgpu.ts";
+export {
   BACKEND_REQUESTS,
   type BackendFactory,
   type BackendKind,

@@ -73,6 +73,7 @@ export class PartitionedRunner {
       fuseQdq: (node) => registry.get(node.opType!)?.fusesQdq ?? false,
       foldDequantize: [...registry.values()].some((f) => f.fusesQdq),
       accept: (part) => registry.get(part.node.opType!)?.accepts?.(part) ?? true,
+      wholeGraphOnly: (node) => registry.get(node.opType!)?.wholeGraphOnly ?? false,
     });
     const steps: Step[] = [];
     try {
@@ -93,6 +94,7 @@ export class PartitionedRunner {
         }
       }
     } catch (e) {
+      for (const s of steps) if (s.kind === "kernel") s.kernel.release?.();
       await Promise.all(steps.map((s) => s.kind === "graph" ? s.session.release() : undefined));
       throw e;
     }
@@ -168,8 +170,9 @@ export class PartitionedRunner {
     return { outputs: Object.fromEntries(outputNames.map((n) => [n, result(n)])), intermediates };
   }
 
-  /** Frees every session. */
+  /** Frees every session and kernel. */
   async release(): Promise<void> {
+    for (const s of this.#steps) if (s.kind === "kernel") s.kernel.release?.();
     await Promise.all(this.sessions.map((s) => s.release()));
   }
 }

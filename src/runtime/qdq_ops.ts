@@ -17,12 +17,29 @@ import { onnx, tensorValues } from "../model/_onnx.ts";
 import type { KernelFactory } from "./custom_ops.ts";
 import { createQConvKernel } from "./kernels/qconv_wasm.ts";
 import { createQLinearKernel } from "./kernels/qlinear_wasm.ts";
+import { createSplitConvKernel, createSplitLinearKernel, KernelHelpers } from "./kernels/split.ts";
+import type { QExports } from "./kernels/_q_wasm.ts";
+
+/** Gives the instance the kernels of one model share (made on first use). */
+export type SharedInstance = () => Promise<QExports>;
 
 type NodeProto = onnxProto.onnx.INodeProto;
 const DT = onnx.TensorProto.DataType;
 
 function attr(n: NodeProto, name: string): onnxProto.onnx.IAttributeProto | undefined {
   return n.attribute?.find((a) => a.name === name);
+}
+
+/**
+ * An int8 initializer's values without a copy when they are raw bytes (a view into
+ * the model's buffer: int8 needs no alignment). tensorValues copies, and fc6's
+ * weights alone are 36 MiB, read once to check the pattern and once to pack them.
+ */
+function int8Values(t: onnxProto.onnx.ITensorProto): Int8Array {
+  const raw = t.rawData;
+  return raw && raw.length > 0
+    ? new Int8Array(raw.buffer, raw.byteOffset, raw.length)
+    : tensorValues(t) as Int8Array;
 }
 
 /**
@@ -71,7 +88,7 @@ function readQdqLayer(
     x: q.input![0],
     xScale: (tensorValues(xScaleT) as Float32Array)[0],
     xZeroPoint: xZeroT ? (tensorValues(xZeroT) as Uint8Array)[0] : 0,
-    weights: tensorValues(wT) as Int8Array,
+    weights: int8Values(wT),
     dims,
     weightScales: wScales.length === m ? wScales : new Float32Array(m).fill(wScales[0]),
     bias,
@@ -112,44 +129,66 @@ export function readQdqConv(part: Pick<KernelPart, "node" | "absorbed" | "initia
   };
 }
 
-/** The QDQ Gemm on our int8 kernel: x: [N, K] -> y: [N, M]. */
-export const qdqGemmFactory: KernelFactory = async (part: KernelPart) => {
-  const g = readQdqGemm(part);
-  if (!g) throw new TypeError(`Cannot run ${part.node.name} as an int8 Gemm: not a QDQ Gemm`);
-  const kernel = await createQLinearKernel(g);
-  // Keep scalars only: the weights now live in the kernel's memory.
-  const { k, m, xScale, xZeroPoint, relu } = g;
-  let out = new Float32Array(0);
-  return {
-    run([x]) {
-      const n = x.data.length / k;
-      if (out.length !== n * m) out = new Float32Array(n * m);
-      kernel.run(x.data, n, xScale, xZeroPoint, relu, out);
-      return [{ data: out, dims: [n, m] }];
-    },
+/**
+ * The QDQ Gemm on our int8 kernel: x: [N, K] -> y: [N, M]; split over `helpers`'
+ * threads, in the `shared` instance when given.
+ */
+export function qdqGemmFactoryFor(helpers?: KernelHelpers, shared?: SharedInstance): KernelFactory {
+  const factory: KernelFactory = async (part: KernelPart) => {
+    const g = readQdqGemm(part);
+    if (!g) throw new TypeError(`Cannot run ${part.node.name} as an int8 Gemm: not a QDQ Gemm`);
+    const instance = await shared?.();
+    const kernel = (helpers && await createSplitLinearKernel(g, helpers, instance)) ??
+      await createQLinearKernel({ ...g, instance });
+    // Keep scalars only: the weights now live in the kernels' memories.
+    const { k, m, xScale, xZeroPoint, relu } = g;
+    let out = new Float32Array(0);
+    return {
+      run([x]) {
+        const n = x.data.length / k;
+        if (out.length !== n * m) out = new Float32Array(n * m);
+        kernel.run(x.data, n, xScale, xZeroPoint, relu, out);
+        return [{ data: out, dims: [n, m] }];
+      },
+      release: () => kernel.release(),
+    };
   };
-};
+  factory.fusesQdq = true;
+  factory.accepts = (part) => readQdqGemm(part) !== undefined;
+  return factory;
+}
 
-qdqGemmFactory.fusesQdq = true;
-qdqGemmFactory.accepts = (part) => readQdqGemm(part) !== undefined;
-
-/** The QDQ Conv on our int8 kernel: x: [N, C, H, W] -> y: [N, M, OH, OW]. */
-export const qdqConvFactory: KernelFactory = async (part: KernelPart) => {
-  const g = readQdqConv(part);
-  if (!g) throw new TypeError(`Cannot run ${part.node.name} as an int8 Conv: not a QDQ Conv`);
-  const kernel = await createQConvKernel(g);
-  const { xScale, xZeroPoint, relu } = g;
-  let out = new Float32Array(0);
-  return {
-    run([x]) {
-      const dims = x.dims as [number, number, number, number];
-      const outDims = kernel.outputDims(dims);
-      const size = outDims.reduce((a, b) => a * b, 1);
-      if (out.length !== size) out = new Float32Array(size);
-      kernel.run(x.data, dims, xScale, xZeroPoint, relu, out);
-      return [{ data: out, dims: outDims }];
-    },
+/** The QDQ Conv on our int8 kernel: x: [N, C, H, W] -> y: [N, M, OH, OW]; as above. */
+export function qdqConvFactoryFor(helpers?: KernelHelpers, shared?: SharedInstance): KernelFactory {
+  const factory: KernelFactory = async (part: KernelPart) => {
+    const g = readQdqConv(part);
+    if (!g) throw new TypeError(`Cannot run ${part.node.name} as an int8 Conv: not a QDQ Conv`);
+    const instance = await shared?.();
+    const kernel = (helpers && await createSplitConvKernel(g, helpers, instance)) ??
+      await createQConvKernel({ ...g, instance });
+    const { xScale, xZeroPoint, relu } = g;
+    let out = new Float32Array(0);
+    return {
+      run([x]) {
+        const dims = x.dims as [number, number, number, number];
+        const outDims = kernel.outputDims(dims);
+        const size = outDims.reduce((a, b) => a * b, 1);
+        if (out.length !== size) out = new Float32Array(size);
+        kernel.run(x.data, dims, xScale, xZeroPoint, relu, out);
+        return [{ data: out, dims: outDims }];
+      },
+      release: () => kernel.release(),
+    };
   };
-};
-qdqConvFactory.fusesQdq = true;
-qdqConvFactory.accepts = (part) => readQdqConv(part) !== undefined;
+  factory.fusesQdq = true;
+  factory.accepts = (part) => readQdqConv(part) !== undefined;
+  return factory;
+}
+
+/** The QDQ Gemm on one thread. */
+export const qdqGemmFactory: KernelFactory = qdqGemmFactoryFor();
+
+/** The QDQ Conv on one thread. */
+export const qdqConvFactory: KernelFactory = qdqConvFactoryFor();
+
+export { KernelHelpers };

@@ -6,7 +6,10 @@
  * @module
  */
 import type { Backend } from "./backend.ts";
+import { createNativeBackend } from "./native.ts";
 import { createWasmBackend, type WasmBackendOptions } from "./wasm.ts";
+import { createWorkerPoolBackend } from "./worker_pool.ts";
+import { createWebGpuBackend, type WebGpuBackendOptions } from "./webgpu.ts";
 
 /** The backends there are. */
 export type BackendKind = "wasm" | "webgpu" | "native";
@@ -18,28 +21,44 @@ export const BACKEND_REQUESTS = ["auto", "wasm", "webgpu", "native"] as const;
 export type BackendRequest = typeof BACKEND_REQUESTS[number];
 
 /** Options every backend understands; each ignores what does not apply to it. */
-export interface BackendOptions extends WasmBackendOptions {
+export interface BackendOptions extends WasmBackendOptions, Pick<WebGpuBackendOptions, "gpu"> {
   /** Which backend to try first (default auto). */
   backend?: BackendRequest;
   /** Where fallbacks are reported. */
   log?: (line: string) => void;
+  /**
+   * wasm only: run that many single-threaded sessions in Workers
+   * (`worker_pool.ts`) instead of one session with `threads` intra-op threads.
+   * 0 or absent: one session.
+   */
+  workers?: number;
 }
 
 /** Creates one kind of backend, or throws why it cannot. */
 export type BackendFactory = (model: Uint8Array, options: BackendOptions) => Promise<Backend>;
 
 const FACTORIES: Record<BackendKind, BackendFactory> = {
-  wasm: createWasmBackend,
-  webgpu: () => Promise.reject(new TypeError("the webgpu backend is not built yet")),
-  native: () => Promise.reject(new TypeError("the native backend is not built yet")),
+  wasm: (model, options) =>
+    options.workers ? createWorkerPoolBackend(model, options) : createWasmBackend(model, options),
+  // A fallback (software) adapter only when webgpu was asked for by name; after a lost
+  // device the wasm backend these options make takes over.
+  webgpu: (model, options) =>
+    createWebGpuBackend(model, {
+      ...options,
+      allowFallbackAdapter: options.backend === "webgpu",
+      fallback: (bytes) => FACTORIES.wasm(bytes, options),
+    }),
+  native: createNativeBackend,
 };
 
 /**
  * The order in which backends are tried for a request: the asked-for one,
- * then wasm. `auto` is wasm for now.
+ * then wasm. `auto` tries webgpu first, which starts only on a hardware
+ * (non-fallback) adapter.
  */
 export function backendOrder(request: BackendRequest): BackendKind[] {
-  if (request === "auto" || request === "wasm") return ["wasm"];
+  if (request === "auto") return ["webgpu", "wasm"];
+  if (request === "wasm") return ["wasm"];
   return [request, "wasm"];
 }
 

@@ -10,10 +10,17 @@ import type { Backend, BackendOutput, GraphIo } from "./backend.ts";
 import { type Int8Mode, kernelRegistry, type LrnMode } from "./custom_ops.ts";
 import { PartitionedRunner } from "./partitioned.ts";
 import { BoundedQueue } from "./_bounded_queue.ts";
+import { decodeModel, onnx } from "../model/_onnx.ts";
 
 /** Options for {@linkcode createWasmBackend}. */
 export interface WasmBackendOptions extends GraphIo {
-  /** Intra-op threads (default: the available cores). Process-wide in onnxruntime-web. */
+  /**
+   * Intra-op threads (default: the available cores). Process-wide in onnxruntime-web
+   * (the first backend's value stays); our int8 kernels split each layer over this
+   * many threads (1: no helper Workers) whatever onnxruntime-web got. Helper Workers
+   * run until `release()`: in Deno a live Worker keeps the process from exiting on
+   * its own, so release the backend (or exit) when done.
+   */
   threads?: number;
   /**
    * Who runs LRN: `custom` (our WASM SIMD kernel between sessions) or `ort`
@@ -25,6 +32,13 @@ export interface WasmBackendOptions extends GraphIo {
    * or `ort`. Default {@linkcode DEFAULT_INT8}. No effect on float models.
    */
   int8?: Int8Mode;
+  /**
+   * Detach the model's buffer once the sessions and kernels are made, so its memory
+   * goes back at once even where something still references it (onnxruntime-web
+   * keeps the model it was given reachable). The caller must not use the bytes
+   * afterwards. Default false.
+   */
+  releaseModel?: boolean;
   /**
    * Most runs waiting or in progress; one more is refused at once with a
    * `QueueFullError` (`_bounded_queue.ts`). Default: unbounded (the HTTP
@@ -62,6 +76,39 @@ function configureThreads(threads: number): number {
   return configuredThreads;
 }
 
+/** Initializers at least this large are passed to onnxruntime as external data. */
+const EXTERNAL_MIN_BYTES = 1024;
+
+/** The name the model's own bytes go by as external data. */
+const EXTERNAL_FILE = "model.onnx";
+
+/**
+ * The model with its large initializers turned into external data that points
+ * back into `bytes` itself (location model.onnx, offset, length): nothing is
+ * copied in JavaScript, and onnxruntime-web copies each tensor from the mounted
+ * buffer straight into its own, instead of first copying the whole model into its
+ * heap and then parsing a second copy of every weight out of it. Measured on the
+ * fp32 synthetic AlexNet (244 MB): peak RSS 1153 -> 788 MB, same speed
+ * (docs/int8.md, "Memory").
+ */
+function withExternalData(bytes: Uint8Array): Uint8Array {
+  const model = decodeModel(bytes);
+  let moved = 0;
+  for (const t of model.graph?.initializer ?? []) {
+    const raw = t.rawData;
+    if (!raw || raw.length < EXTERNAL_MIN_BYTES || raw.buffer !== bytes.buffer) continue;
+    t.externalData = [
+      { key: "location", value: EXTERNAL_FILE },
+      { key: "offset", value: String(raw.byteOffset - bytes.byteOffset) },
+      { key: "length", value: String(raw.length) },
+    ];
+    t.dataLocation = onnx.TensorProto.DataLocation.EXTERNAL;
+    t.rawData = new Uint8Array(0);
+    moved++;
+  }
+  return moved === 0 ? bytes : onnx.ModelProto.encode(model).finish();
+}
+
 /**
  * A session for one part. Parts whose weight DequantizeLinear nodes we folded
  * run unoptimized: onnxruntime-web 1.30's basic-level rewrites of a
@@ -73,9 +120,16 @@ function createSession(
   bytes: Uint8Array,
   part: { folded: boolean },
 ): Promise<ort.InferenceSession> {
-  return ort.InferenceSession.create(bytes, {
+  const graph = withExternalData(bytes);
+  return ort.InferenceSession.create(graph, {
     executionProviders: ["wasm"],
     graphOptimizationLevel: part.folded ? "disabled" : "all",
+    // onnxruntime's pool threads otherwise spin for a while after each run, taking the
+    // cores from our kernels' helper Workers (int8 at 2 threads: 33 ms with spinning vs
+    // 18 ms without, same process); for onnxruntime itself it changes nothing measurable
+    // (docs/int8.md, session options).
+    extra: { session: { intra_op: { allow_spinning: "0" } } },
+    externalData: graph === bytes ? undefined : [{ path: EXTERNAL_FILE, data: bytes }],
   });
 }
 
@@ -100,9 +154,10 @@ export async function createWasmBackend(
   model: Uint8Array,
   options: WasmBackendOptions,
 ): Promise<Backend> {
-  const threads = configureThreads(options.threads ?? availableCores());
+  const requested = options.threads ?? availableCores();
+  const ortThreads = configureThreads(requested);
   const lrn = options.lrn ?? DEFAULT_LRN;
-  const registry = kernelRegistry(lrn, options.int8 ?? DEFAULT_INT8);
+  const registry = kernelRegistry(lrn, options.int8 ?? DEFAULT_INT8, { threads: requested });
   let runner: PartitionedRunner;
   try {
     runner = await PartitionedRunner.create(model, registry, createSession);
@@ -111,6 +166,10 @@ export async function createWasmBackend(
       "model_invalid",
       `Cannot create an onnxruntime-web session: ${(e as Error).message}`,
     );
+  }
+  if (options.releaseModel && model.buffer instanceof ArrayBuffer && !model.buffer.detached) {
+    // Frees the backing store now: a view's whole buffer goes, whoever else holds it.
+    model.buffer.transfer(0);
   }
   const { inputName, outputName } = options;
   const inputShape = runner.inputShapes[inputName];
@@ -129,7 +188,8 @@ export async function createWasmBackend(
 
   return {
     name: "wasm",
-    threads,
+    // With no onnxruntime part left, only our kernels' threads run.
+    threads: runner.sessions.length === 0 ? requested : ortThreads,
     inputShape,
     kernels: {
       lrn: custom.has("LRN") ? "custom" : "ort",

@@ -28,7 +28,9 @@ Deno.test({
 
     // Same numbers as running the graph directly on the manifest's tensor, softmax applied to logits.
     const manifest = parseManifest(JSON.parse(await Deno.readTextFile(paths.manifest)));
-    const tensor = preprocess(await decodeImage(bytes), manifest.preprocessing);
+    const spec = manifest.preprocessing;
+    // Decoded as the server does: DCT-scaled for this small input.
+    const tensor = preprocess(await decodeImage(bytes, { fitFor: spec }), spec);
     assert.equal(tensor.length, 3 * 48 * 64);
     const session = await ort.InferenceSession.create(await Deno.readFile(paths.model));
     const out = await session.run({ pixels: new ort.Tensor("float32", tensor, [1, 3, 48, 64]) });

@@ -1,13 +1,15 @@
 import assert from "node:assert/strict";
 import * as ort from "onnxruntime-web";
 import { preprocess } from "../../src/image/mod.ts";
-import { decodeModel } from "../../src/model/_onnx.ts";
+import { decodeModel, onnx } from "../../src/model/_onnx.ts";
 import {
   biasCorrect,
   quantizeModel,
   quantizePerChannel,
   uint8Params,
 } from "../../src/model/quantize.ts";
+import { gptqRound, invertSpd } from "../../src/model/_quantize_gptq.ts";
+import { applySmoothing, smoothPairs, smoothScales } from "../../src/model/_quantize_smooth.ts";
 import { ensureSyntheticModel, loadModel } from "../../src/model/store.ts";
 import { wasmEvaluator } from "../../src/runtime/evaluate.ts";
 import { topK } from "../../src/classify/mod.ts";
@@ -16,6 +18,7 @@ import { buildTinyModel } from "../_helpers.ts";
 import { mulberry32 } from "../../src/model/weights.ts";
 
 const t = { sanitizeOps: false, sanitizeResources: false };
+const onnxEncode = (m: ReturnType<typeof decodeModel>) => onnx.ModelProto.encode(m).finish();
 
 Deno.test("uint8 activation parameters keep zero exact", () => {
   const a = uint8Params(0, 5.1);
@@ -78,7 +81,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "int8 AlexNet agrees with fp32 on 50 realistic photos: top-5 overlap >= 4.5, top-1 >= 90%",
+  name:
+    "int8 AlexNet (default: smoothing + GPTQ) agrees with fp32 on 50 realistic photos, closer than nearest rounding",
   ...t,
   async fn() {
     const model = await loadModel(await ensureSyntheticModel(1));
@@ -88,35 +92,58 @@ Deno.test({
     const calibration = (await realisticPhotos(20, 101)).map(tensor);
     const evaluation = (await realisticPhotos(50, 202)).map(tensor);
     const evaluate = wasmEvaluator("data_0", [1, 3, 224, 224]);
-    for (const method of ["minmax", "percentile"] as const) {
-      const { bytes } = await quantizeModel(model.bytes, calibration, evaluate, { method });
-      const fp32 = await ort.InferenceSession.create(model.bytes);
-      const int8 = await ort.InferenceSession.create(bytes);
-      let top1 = 0, overlap = 0;
+    const run = async (bytes: Uint8Array) => {
+      const session = await ort.InferenceSession.create(bytes);
+      const out: Float32Array[] = [];
       for (const x of evaluation) {
         const feeds = { data_0: new ort.Tensor("float32", x, [1, 3, 224, 224]) };
-        const a = topK((await fp32.run(feeds)).softmaxout_1.data as Float32Array, 5, []).map((p) =>
-          p.index
-        );
-        const b = topK((await int8.run(feeds)).softmaxout_1.data as Float32Array, 5, []).map((p) =>
-          p.index
-        );
-        if (a[0] === b[0]) top1++;
-        overlap += b.filter((i) => a.includes(i)).length;
+        out.push((await session.run(feeds)).softmaxout_1.data as Float32Array);
       }
-      const agreement = top1 / evaluation.length, meanOverlap = overlap / evaluation.length;
+      await session.release();
+      return out;
+    };
+    const fp32 = await run(model.bytes);
+    const compare = (int8: Float32Array[]) => {
+      let top1 = 0, overlap = 0, marginSq = 0;
+      for (const [i, a] of fp32.entries()) {
+        const b = int8[i];
+        const [ta, tb] = [a, b].map((p) => topK(p, 5, []).map((x) => x.index));
+        if (ta[0] === tb[0]) top1++;
+        overlap += tb.filter((c) => ta.includes(c)).length;
+        // Error of fp32's top-1 vs top-2 log-probability margin: what a flip takes.
+        const margin = (p: Float32Array) => Math.log(p[ta[0]]) - Math.log(p[ta[1]]);
+        marginSq += (margin(b) - margin(a)) ** 2;
+      }
+      const n = evaluation.length;
+      return { top1: top1 / n, overlap: overlap / n, marginErr: Math.sqrt(marginSq / n) };
+    };
+    const results: Record<string, ReturnType<typeof compare>> = {};
+    for (
+      const [name, options] of [["default", {}], ["nearest", {
+        weightRounding: "nearest",
+        smoothing: 0,
+      }]] as const
+    ) {
+      const { bytes } = await quantizeModel(model.bytes, calibration, evaluate, options);
+      const r = results[name] = compare(await run(bytes));
       console.log(
-        `${method}: top-1 agreement ${(agreement * 100).toFixed(1)}%, mean top-5 overlap ${
-          meanOverlap.toFixed(2)
-        }`,
+        `${name}: top-1 agreement ${(r.top1 * 100).toFixed(1)}%, mean top-5 overlap ${
+          r.overlap.toFixed(2)
+        }, margin rms error ${r.marginErr.toFixed(4)}`,
       );
-      // The issue's goal is 98% top-1; on this synthetic model even weight-only int8
-      // reaches 96% (near-tied top-2 classes: docs/int8.md), so this guards the level
-      // measured today instead.
-      assert.ok(agreement >= 0.9, `${method} top-1 agreement ${agreement}`);
-      assert.ok(meanOverlap >= 4.5, `${method} top-5 overlap ${meanOverlap}`);
-      await Promise.all([fp32.release(), int8.release()]);
     }
+    // Measured (bench/int8_agreement.ts, docs/int8.md): the default agrees on 50/50
+    // here and on 98.2% of 600 photos (97.3% with 512 GPTQ rows, errors of the same
+    // size): the issue's 98% is at the edge, not a robust pass. Near-tied top-2
+    // classes of this synthetic model flip with the photos' last bits (47/50 here
+    // with the previous JPEG decoder), so these guard the measured level.
+    assert.ok(results.default.top1 >= 0.92, `top-1 agreement ${results.default.top1}`);
+    assert.ok(results.default.overlap >= 4.5, `top-5 overlap ${results.default.overlap}`);
+    // Smoothing + GPTQ: a smaller margin error than rounding each weight to nearest.
+    assert.ok(
+      results.default.marginErr < 0.9 * results.nearest.marginErr,
+      `margin error ${results.default.marginErr} vs nearest ${results.nearest.marginErr}`,
+    );
   },
 });
 
@@ -150,4 +177,129 @@ Deno.test("bias correction removes the mean shift rounding puts on each output",
     // With the corrected bias, the quantized layer's mean output equals the float one.
     assert.ok(Math.abs(rounded + bias[o] - (exact + [0.5, -0.5][o])) < 1e-6);
   }
+});
+
+/**
+ * Plain Optimal Brain Quantization, the reference for gptqRound: the dense
+ * inverse Hessian of the columns not yet rounded, recomputed for each column.
+ * w: [rows, k], x: [n, k].
+ */
+function obqReference(
+  w: Float32Array,
+  rows: number,
+  k: number,
+  scales: Float32Array,
+  x: Float64Array,
+  n: number,
+  damp: number,
+): Int8Array {
+  let trace = 0;
+  for (const v of x) trace += v * v;
+  const lambda = damp * trace / k;
+  const h = new Float64Array(k * k); // lambda I + X^T X
+  for (let a = 0; a < k; a++) {
+    for (let b = 0; b < k; b++) {
+      let s = a === b ? lambda : 0;
+      for (let i = 0; i < n; i++) s += x[i * k + a] * x[i * k + b];
+      h[a * k + b] = s;
+    }
+  }
+  const q = new Int8Array(rows * k);
+  for (let m = 0; m < rows; m++) {
+    const wm = Array.from(w.subarray(m * k, (m + 1) * k));
+    const s = Math.fround(scales[m]);
+    for (let j = 0; j < k; j++) {
+      const f = k - j, sub = new Float64Array(f * f);
+      for (let a = 0; a < f; a++) {
+        for (let b = 0; b < f; b++) sub[a * f + b] = h[(a + j) * k + b + j];
+      }
+      const p = invertSpd(sub, f);
+      q[m * k + j] = Math.max(-127, Math.min(127, Math.round(wm[j] / s)));
+      const e = (wm[j] - q[m * k + j] * s) / p[0];
+      for (let b = 1; b < f; b++) wm[j + b] -= e * p[b];
+    }
+  }
+  return q;
+}
+
+/** ||(Q * s - W) X^T||^2: the layer's output error on the calibration inputs. */
+function outputError(
+  q: Int8Array,
+  w: Float32Array,
+  scales: Float32Array,
+  x: Float64Array,
+  n: number,
+  k: number,
+) {
+  let e = 0;
+  for (let m = 0; m < scales.length; m++) {
+    for (let i = 0; i < n; i++) {
+      let d = 0;
+      for (let j = 0; j < k; j++) {
+        d += (q[m * k + j] * Math.fround(scales[m]) - w[m * k + j]) * x[i * k + j];
+      }
+      e += d * d;
+    }
+  }
+  return e;
+}
+
+Deno.test("gptq rounding with a low-rank Hessian equals dense OBQ and beats nearest", () => {
+  const random = mulberry32(5);
+  // w: [6, 40]; x: [n, 40] with n below k (as fc6: 20 photos, k = 9216) and above it.
+  for (const n of [8, 60]) {
+    const [rows, k] = [6, 40];
+    const w = Float32Array.from({ length: rows * k }, () => random() * 2 - 1);
+    // Correlated, non-centred inputs (as post-ReLU activations).
+    const base = Float64Array.from({ length: k }, () => random());
+    const x = Float64Array.from({ length: n * k }, (_, i) => base[i % k] + 0.3 * random());
+    // A coarse grid so that rounding matters at this size.
+    const scales = Float32Array.from({ length: rows }, () => 0.05);
+    const q = gptqRound(w, rows, k, scales, x, n, 0.01);
+    assert.deepEqual(Array.from(q), Array.from(obqReference(w, rows, k, scales, x, n, 0.01)));
+    const nearest = Int8Array.from(w, (v) => Math.round(v / Math.fround(0.05)));
+    const [eq, en] = [outputError(q, w, scales, x, n, k), outputError(nearest, w, scales, x, n, k)];
+    assert.ok(eq < en / 2, `n ${n}: gptq ${eq} vs nearest ${en}`);
+  }
+});
+
+Deno.test({
+  name: "smoothing moves per-channel ranges between layers without changing the float model",
+  ...t,
+  async fn() {
+    const model = decodeModel(buildTinyModel(32, 24));
+    // c1 -> Relu -> GlobalAveragePool -> Flatten -> Gemm: one smoothable tensor.
+    const pairs = smoothPairs(model.graph!);
+    assert.deepEqual(pairs.map((p) => [p.tensor, p.channels]), [["f1", 4]]);
+    assert.deepEqual(Array.from(smoothScales(new Float64Array([4, 1, 0, 2]), 0.5)), [
+      1,
+      2,
+      1,
+      Math.SQRT2,
+    ]);
+    applySmoothing(model.graph!, pairs[0], new Float64Array([1, 3, 0.5, 7]));
+    // Both models with the connecting tensor f1 as an extra output.
+    const withF1 = (m: ReturnType<typeof decodeModel>) => {
+      m.graph!.output!.push(
+        onnx.ValueInfoProto.create({ name: "f1", type: { tensorType: { elemType: 1 } } }),
+      );
+      return onnxEncode(m);
+    };
+    const fp32 = withF1(decodeModel(buildTinyModel(32, 24)));
+    const smoothed = withF1(model);
+    const evaluate = wasmEvaluator("pixels", [1, 3, 24, 32]);
+    const x = Float32Array.from({ length: 3 * 24 * 32 }, (_, i) => Math.sin(i * 0.37));
+    const a = await evaluate(fp32, x, ["logits", "f1"]);
+    const b = await evaluate(smoothed, x, ["logits", "f1"]);
+    for (let i = 0; i < 4; i++) {
+      assert.ok(Math.abs(a.logits[i] - b.logits[i]) < 1e-5, `${a.logits[i]} vs ${b.logits[i]}`);
+      // The connecting tensor itself is scaled per channel.
+      const scale = [1, 3, 0.5, 7][i];
+      assert.ok(Math.abs(b.f1[i] - a.f1[i] * scale) < 1e-5 * (1 + Math.abs(b.f1[i])));
+    }
+    // A model with an LRN between two layers has nothing to smooth there.
+    const graph = decodeModel(buildTinyModel(32, 24)).graph!;
+    graph.node![1] = { ...graph.node![1], opType: "LRN" };
+    assert.deepEqual(smoothPairs(graph), []);
+  },
 });

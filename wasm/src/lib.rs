@@ -11,6 +11,8 @@
 //! - `quantize_u8`, `qgemm_packed_bytes`, `qgemm_pack`, `qlinear_f32`, `qlinear_acc_u8`,
 //!   `qconv_f32`, `qconv_acc_u8`: ONNX QuantizeLinear and the quantized Gemm / Conv
 //!   (see `quantize.rs`, `qgemm.rs`, `qlinear.rs`, `qconv.rs`).
+//! - `maxpool_f32(x, y, geometry) -> status`: ONNX MaxPool for NCHW float32 (see
+//!   `maxpool.rs`).
 //!
 //! Every status is one of the `STATUS_*` codes.
 //!
@@ -28,6 +30,7 @@ compile_error!("alexnet_kernels needs wasm32 with +simd128: build it with `bash 
 mod heap;
 mod lrn;
 mod math;
+mod maxpool;
 mod qconv;
 mod qgemm;
 mod qlinear;
@@ -485,6 +488,32 @@ pub extern "C" fn qconv_acc_u8(
         let (xq, acc, packed, s) =
             unsafe { (xq.slice(), acc.slice_mut(), packed.slice(), conv_scratch(&scratch, &g)) };
         qconv::conv_acc(&g, packed, xq, z, s, acc);
+        Ok(())
+    })())
+}
+
+/// y = ONNX MaxPool(x) (see `maxpool.rs`). x: [N, C, H, W] f32, y: [N, C, OH, OW] f32;
+/// geometry: 16 u32 (`maxpool::Geometry`).
+#[no_mangle]
+pub extern "C" fn maxpool_f32(x_ptr: usize, y_ptr: usize, geometry_ptr: usize) -> i32 {
+    status((|| {
+        let buf = Buf::new::<u32>(geometry_ptr, 16)?;
+        // SAFETY: see `Buf::slice`; nothing writes while the values are copied out.
+        let v: [u32; 16] =
+            unsafe { buf.slice::<u32>() }.try_into().map_err(|_| STATUS_BAD_POINTER)?;
+        let g = maxpool::Geometry::new(v).ok_or(STATUS_BAD_SHAPE)?;
+        let len = g.x_len().ok_or(STATUS_BAD_SHAPE)?;
+        if len == 0 || g.y_len() == Some(0) {
+            return Ok(());
+        }
+        let x = Buf::new::<f32>(x_ptr, len)?;
+        let y = Buf::new::<f32>(y_ptr, g.y_len().ok_or(STATUS_BAD_SHAPE)?)?;
+        disjoint(y, &[Some(x)])?;
+        let scratch = Scratch::new(g.w.checked_mul(4).ok_or(STATUS_BAD_SHAPE)?)?;
+        // SAFETY: y is disjoint from x (checked above), the scratch block is fresh from
+        // the heap; see `Buf::slice`.
+        let (x, y, rows) = unsafe { (x.slice(), y.slice_mut(), scratch.0.slice_mut()) };
+        maxpool::maxpool_f32(&g, x, y, rows);
         Ok(())
     })())
 }

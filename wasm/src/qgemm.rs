@@ -15,10 +15,15 @@
 //! `i32x4.dot_i16x8_s` against the 16 xc values and two adds; the xc loads are
 //! shared by the four rows. Measured against other shapes of this loop (in V8 on
 //! Zen 4): storing w + 128 as u8 and unpacking with `and`/`shr` (then subtracting
-//! 128 * sum xc) was about 13% slower; four rows times two samples per pass (sharing
-//! the weight loads) needs more than x64's 16 vector registers and was 1.8x slower;
-//! two blocks per pass (two weight streams) gained at most ~7% on fc6 (best of 50
-//! calls), inside this VM's noise, so the single stream stays.
+//! 128 * sum xc) was about 13% slower; two blocks per pass (two weight streams) gained
+//! at most ~7% on fc6 (best of 50 calls), inside this VM's noise, so the single stream
+//! stays. Four rows times two samples per pass (`block_acc2`, convolutions and batches)
+//! shares each widened weight load between two samples: written as two half-chunks of
+//! 8 (8 accumulators + 2 x + 1 weight vector live) it runs the AlexNet convolutions in
+//! 0.79x the time of one sample per pass (an A/B of both modules in one process,
+//! 2026-11-28); an earlier version holding both half-chunks at once needed more than
+//! x64's 16 vector registers and was 1.8x slower. Storing the weights pre-widened to
+//! i16 was no faster (a micro-benchmark: 22 vs 22 GMAC/s one sample per pass).
 //!
 //! Exactness: a dot lane adds two products of at most 255 * 128, and the sum over K
 //! is at most K * 255 * 128 < 2^31 for K <= MAX_K.
@@ -90,7 +95,16 @@ pub fn gemm(packed: &[u8], kp: usize, xc: &[i16], sink: &mut impl Sink) {
     while t0 < n {
         let t1 = n.min(t0 + tile);
         for (b, w) in packed.chunks_exact(ROWS * kp).enumerate().take(blocks) {
-            for s in t0..t1 {
+            // Two samples per pass share each weight load; an odd last one goes alone.
+            let mut s = t0;
+            while s + 1 < t1 {
+                let (a0, a1) =
+                    block_acc2(w, &xc[s * kp..(s + 1) * kp], &xc[(s + 1) * kp..(s + 2) * kp]);
+                sink.put(s, b, a0);
+                sink.put(s + 1, b, a1);
+                s += 2;
+            }
+            if s < t1 {
                 sink.put(s, b, block_acc(w, &xc[s * kp..(s + 1) * kp]));
             }
         }
@@ -112,6 +126,36 @@ fn block_acc(w: &[u8], x: &[i16]) -> v128 {
         }
     }
     reduce4(acc)
+}
+
+/// acc of four rows (one block) for two samples: `block_acc(w, x0)`, `block_acc(w, x1)`.
+/// Each half-chunk of 8 weights is loaded and widened once for both samples; 8
+/// accumulators, 2 x vectors and 1 weight vector stay in registers (x64 has 16).
+#[inline(never)]
+fn block_acc2(w: &[u8], x0: &[i16], x1: &[i16]) -> (v128, v128) {
+    let mut a = [i32x4_splat(0); ROWS];
+    let mut b = [i32x4_splat(0); ROWS];
+    for ((w, x0), x1) in w.chunks_exact(ROWS * KC).zip(x0.chunks_exact(KC)).zip(x1.chunks_exact(KC))
+    {
+        for half in 0..2 {
+            let xa = load_i16x8(&x0[half * 8..half * 8 + 8]);
+            let xb = load_i16x8(&x1[half * 8..half * 8 + 8]);
+            for r in 0..ROWS {
+                let wv = load_i8x8_as_i16(&w[r * KC + half * 8..r * KC + half * 8 + 8]);
+                a[r] = i32x4_add(a[r], i32x4_dot_i16x8(wv, xa));
+                b[r] = i32x4_add(b[r], i32x4_dot_i16x8(wv, xb));
+            }
+        }
+    }
+    (reduce4(a), reduce4(b))
+}
+
+/// The 8 bytes of `b` as i8, sign-extended to an i16x8.
+#[inline(always)]
+fn load_i8x8_as_i16(b: &[u8]) -> v128 {
+    let b = &b[..8];
+    // SAFETY: `b` is 8 readable bytes; the load is an unaligned 8-byte load.
+    unsafe { i16x8_load_extend_i8x8(b.as_ptr() as *const i8) }
 }
 
 /// [sum of a[0]'s lanes, sum of a[1]'s, sum of a[2]'s, sum of a[3]'s]

@@ -190,7 +190,7 @@ async function imageBatch(
   for (const [i, bytes] of images.entries()) {
     if (bytes.length === 0) throw bad(`Cannot read ${what}: element ${i} is empty`);
     try {
-      preprocess(await decodeImage(bytes, { maxPixels }), spec, tensor, i * plane);
+      preprocess(await decodeImage(bytes, { maxPixels, fitFor: spec }), spec, tensor, i * plane);
     } catch (e) {
       if (!(e instanceof ClassifierError) || images.length === 1) throw e;
       throw new ClassifierError(e.code, `${e.message} (${what}, element ${i})`, { cause: e });

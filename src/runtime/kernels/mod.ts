@@ -9,6 +9,10 @@
  * - {@linkcode createQConvKernel} / {@linkcode qconvReference}: the quantized Conv
  *   (im2col + the same GEMM), NCHW with groups, strides, pads and dilations.
  * - {@linkcode quantizeLinearReference}: ONNX QuantizeLinear to uint8 (ties to even).
+ * - {@linkcode createMaxPoolKernel} / {@linkcode maxPoolReference}: ONNX MaxPool (2-D, NCHW).
+ * - {@linkcode softmaxLastAxis}: Softmax over the last axis (plain TypeScript).
+ * - {@linkcode createSplitConvKernel} / {@linkcode createSplitLinearKernel}: the quantized
+ *   layers split by output channels across helper Workers ({@linkcode KernelHelpers}).
  *
  * @example
  * ```ts
@@ -49,3 +53,13 @@ export {
   qconvReference,
   type QConvWeights,
 } from "./qconv_reference.ts";
+export { createMaxPoolKernel, type MaxPoolKernel } from "./maxpool_wasm.ts";
+export { type MaxPoolParams, maxPoolReference, poolGeometry } from "./maxpool_reference.ts";
+export { softmaxLastAxis } from "./softmax.ts";
+export {
+  createSplitConvKernel,
+  createSplitLinearKernel,
+  KernelHelpers,
+  type SplitConvKernel,
+  type SplitLinearKernel,
+} from "./split.ts";

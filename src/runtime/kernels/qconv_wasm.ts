@@ -14,6 +14,7 @@ import {
   IoBlock,
   packedBytes,
   packInto,
+  type QExports,
   staticFloats,
   type WasmSource,
 } from "./_q_wasm.ts";
@@ -29,6 +30,12 @@ import {
 export interface QConvKernelOptions extends QConvWeights {
   /** The module to use instead of wasm/alexnet_kernels.wasm (bytes, compiled, or a URL). */
   wasm?: WasmSource;
+  /**
+   * An instance shared with other kernels (from `instantiateQ`) instead of a fresh one:
+   * the weights stay in it as long as it lives, and the per-call block goes back to
+   * its heap after each call. `release()` then only stops this kernel.
+   */
+  instance?: QExports;
 }
 
 /** One quantized Conv layer in its own WebAssembly memory. Not reentrant; single-threaded. */
@@ -97,10 +104,7 @@ export async function createQConvKernel(options: QConvKernelOptions): Promise<QC
   const [m, cg, kh, kw] = shape;
   const mg = m / group;
   const k = cg * kh * kw;
-  let ex: Awaited<ReturnType<typeof instantiateQ>> | undefined = await instantiateQ(
-    create,
-    options.wasm,
-  );
+  let ex: QExports | undefined = options.instance ?? await instantiateQ(create, options.wasm);
   // The groups' packed blocks one after the other: each group's rows are contiguous in W.
   const groupBytes = packedBytes(ex, create, mg, k);
   const packed = allocStatic(ex, create, groupBytes * group);
@@ -108,10 +112,25 @@ export async function createQConvKernel(options: QConvKernelOptions): Promise<QC
     const w = weights.subarray(g * mg * k, (g + 1) * mg * k);
     packInto(ex, create, packed + g * groupBytes, w, mg, k);
   }
+  // What the calls need of the layer: its attributes, not its weights (keeping
+  // `options` alive would keep the weights, often a view of the whole model file).
+  const attrs: QConvWeights = {
+    weights: new Int8Array(0),
+    shape,
+    weightScales,
+    group,
+    strides: options.strides,
+    pads: options.pads,
+    dilations: options.dilations,
+  };
   const scales = staticFloats(ex, create, weightScales);
   const biasPtr = bias === undefined ? 0 : staticFloats(ex, create, bias);
   const geometry = allocStatic(ex, create, 64);
-  let io: IoBlock | undefined = new IoBlock(ex, "Cannot run the quantized Conv");
+  let io: IoBlock | undefined = new IoBlock(
+    ex,
+    "Cannot run the quantized Conv",
+    options.instance !== undefined,
+  );
 
   const live = (action: string) => {
     if (ex === undefined || io === undefined) {
@@ -122,7 +141,7 @@ export async function createQConvKernel(options: QConvKernelOptions): Promise<QC
   /** Checks the call, writes the geometry, and reserves the input and output regions. */
   const prepare = (action: string, x: ArrayLike<number>, dims: ConvDims, inBytes: number) => {
     const { ex, io } = live(action);
-    const g = convGeometry(action, options, dims);
+    const g = convGeometry(action, attrs, dims);
     const len = g.n * g.c * g.h * g.w;
     if (x.length !== len) {
       throw new RangeError(`${action}: x has ${x.length} values but dims [${dims}] need ${len}`);
@@ -130,45 +149,53 @@ export async function createQConvKernel(options: QConvKernelOptions): Promise<QC
     new Uint32Array(ex.memory.buffer, geometry, 16).set(geometryWords(g));
     const outLen = g.n * g.m * g.oh * g.ow;
     const xPtr = len === 0 ? 0 : io.reserve(align16(len * inBytes) + outLen * 4);
-    return { ex, g, outLen, xPtr, outPtr: xPtr + align16(len * inBytes) };
+    return { ex, io, g, outLen, xPtr, outPtr: xPtr + align16(len * inBytes) };
   };
 
   return {
     outputDims(dims) {
-      const g = convGeometry("Cannot size the quantized Conv output", options, dims);
+      const g = convGeometry("Cannot size the quantized Conv output", attrs, dims);
       return [g.n, g.m, g.oh, g.ow];
     },
     run(x, dims, xScale, xZeroPoint, relu, out) {
       const action = "Cannot run the quantized Conv";
       const sx = checkQuantizeArgs(action, xScale, xZeroPoint);
-      const { ex, outLen, xPtr, outPtr } = prepare(action, x, dims, 4);
+      const { ex, io, outLen, xPtr, outPtr } = prepare(action, x, dims, 4);
       const y = outArray(action, out, outLen, Float32Array);
       if (x.length === 0 || outLen === 0) return y;
-      new Float32Array(ex.memory.buffer, xPtr, x.length).set(x);
-      const status = ex.qconv_f32(
-        xPtr,
-        outPtr,
-        geometry,
-        packed,
-        scales,
-        biasPtr,
-        sx,
-        xZeroPoint,
-        relu ? 1 : 0,
-      );
-      checkStatus(action, status);
-      y.set(new Float32Array(ex.memory.buffer, outPtr, outLen));
+      try {
+        new Float32Array(ex.memory.buffer, xPtr, x.length).set(x);
+        const status = ex.qconv_f32(
+          xPtr,
+          outPtr,
+          geometry,
+          packed,
+          scales,
+          biasPtr,
+          sx,
+          xZeroPoint,
+          relu ? 1 : 0,
+        );
+        checkStatus(action, status);
+        y.set(new Float32Array(ex.memory.buffer, outPtr, outLen));
+      } finally {
+        io.done();
+      }
       return y;
     },
     accumulate(xq, dims, xZeroPoint, out) {
       const action = "Cannot accumulate the quantized Conv";
       checkQuantizeArgs(action, 1, xZeroPoint);
-      const { ex, outLen, xPtr, outPtr } = prepare(action, xq, dims, 1);
+      const { ex, io, outLen, xPtr, outPtr } = prepare(action, xq, dims, 1);
       const acc = outArray(action, out, outLen, Int32Array);
       if (xq.length === 0 || outLen === 0) return acc;
-      new Uint8Array(ex.memory.buffer, xPtr, xq.length).set(xq);
-      checkStatus(action, ex.qconv_acc_u8(xPtr, outPtr, geometry, packed, xZeroPoint));
-      acc.set(new Int32Array(ex.memory.buffer, outPtr, outLen));
+      try {
+        new Uint8Array(ex.memory.buffer, xPtr, xq.length).set(xq);
+        checkStatus(action, ex.qconv_acc_u8(xPtr, outPtr, geometry, packed, xZeroPoint));
+        acc.set(new Int32Array(ex.memory.buffer, outPtr, outLen));
+      } finally {
+        io.done();
+      }
       return acc;
     },
     release() {

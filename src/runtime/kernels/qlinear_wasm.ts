@@ -12,6 +12,7 @@ import {
   instantiateQ,
   IoBlock,
   packWeights,
+  type QExports,
   staticFloats,
   type WasmSource,
 } from "./_q_wasm.ts";
@@ -21,6 +22,12 @@ import type { QLinearWeights } from "./qlinear_reference.ts";
 export interface QLinearKernelOptions extends QLinearWeights {
   /** The module to use instead of wasm/alexnet_kernels.wasm (bytes, compiled, or a URL). */
   wasm?: WasmSource;
+  /**
+   * An instance shared with other kernels (from `instantiateQ`) instead of a fresh one:
+   * the weights stay in it as long as it lives, and the per-call block goes back to
+   * its heap after each call. `release()` then only stops this kernel.
+   */
+  instance?: QExports;
 }
 
 /**
@@ -78,14 +85,15 @@ export async function createQLinearKernel(options: QLinearKernelOptions): Promis
   const create = "Cannot create the quantized Gemm kernel";
   checkQLinearWeights(create, options);
   const { weights, m, k, weightScales, bias } = options;
-  let ex: Awaited<ReturnType<typeof instantiateQ>> | undefined = await instantiateQ(
-    create,
-    options.wasm,
-  );
+  let ex: QExports | undefined = options.instance ?? await instantiateQ(create, options.wasm);
   const packed = packWeights(ex, create, weights, m, k);
   const scales = staticFloats(ex, create, weightScales);
   const biasPtr = bias === undefined ? 0 : staticFloats(ex, create, bias);
-  let io: IoBlock | undefined = new IoBlock(ex, "Cannot run the quantized Gemm");
+  let io: IoBlock | undefined = new IoBlock(
+    ex,
+    "Cannot run the quantized Gemm",
+    options.instance !== undefined,
+  );
 
   const live = (action: string) => {
     if (ex === undefined || io === undefined) {
@@ -105,24 +113,28 @@ export async function createQLinearKernel(options: QLinearKernelOptions): Promis
       const y = outArray(action, out, n * m, Float32Array);
       if (n === 0) return y;
       const xPtr = io.reserve(align16(x.byteLength) + y.byteLength);
-      const yPtr = xPtr + align16(x.byteLength);
-      new Float32Array(ex.memory.buffer, xPtr, x.length).set(x);
-      const status = ex.qlinear_f32(
-        xPtr,
-        yPtr,
-        n,
-        packed,
-        m,
-        k,
-        scales,
-        biasPtr,
-        sx,
-        xZeroPoint,
-        relu ? 1 : 0,
-      );
-      checkStatus(action, status);
-      // A view after the call: scratch may have grown memory, detaching older views.
-      y.set(new Float32Array(ex.memory.buffer, yPtr, y.length));
+      try {
+        const yPtr = xPtr + align16(x.byteLength);
+        new Float32Array(ex.memory.buffer, xPtr, x.length).set(x);
+        const status = ex.qlinear_f32(
+          xPtr,
+          yPtr,
+          n,
+          packed,
+          m,
+          k,
+          scales,
+          biasPtr,
+          sx,
+          xZeroPoint,
+          relu ? 1 : 0,
+        );
+        checkStatus(action, status);
+        // A view after the call: scratch may have grown memory, detaching older views.
+        y.set(new Float32Array(ex.memory.buffer, yPtr, y.length));
+      } finally {
+        io.done();
+      }
       return y;
     },
     accumulate(xq, n, xZeroPoint, out) {
@@ -133,10 +145,14 @@ export async function createQLinearKernel(options: QLinearKernelOptions): Promis
       const acc = outArray(action, out, n * m, Int32Array);
       if (n === 0) return acc;
       const xPtr = io.reserve(align16(xq.byteLength) + acc.byteLength);
-      const accPtr = xPtr + align16(xq.byteLength);
-      new Uint8Array(ex.memory.buffer, xPtr, xq.length).set(xq);
-      checkStatus(action, ex.qlinear_acc_u8(xPtr, accPtr, n, packed, m, k, xZeroPoint));
-      acc.set(new Int32Array(ex.memory.buffer, accPtr, acc.length));
+      try {
+        const accPtr = xPtr + align16(xq.byteLength);
+        new Uint8Array(ex.memory.buffer, xPtr, xq.length).set(xq);
+        checkStatus(action, ex.qlinear_acc_u8(xPtr, accPtr, n, packed, m, k, xZeroPoint));
+        acc.set(new Int32Array(ex.memory.buffer, accPtr, acc.length));
+      } finally {
+        io.done();
+      }
       return acc;
     },
     quantize(x, xScale, xZeroPoint, out) {
@@ -146,10 +162,14 @@ export async function createQLinearKernel(options: QLinearKernelOptions): Promis
       const q = outArray(action, out, x.length, Uint8Array);
       if (x.length === 0) return q;
       const xPtr = io.reserve(align16(x.byteLength) + q.byteLength);
-      const qPtr = xPtr + align16(x.byteLength);
-      new Float32Array(ex.memory.buffer, xPtr, x.length).set(x);
-      checkStatus(action, ex.quantize_u8(xPtr, qPtr, x.length, sx, xZeroPoint));
-      q.set(new Uint8Array(ex.memory.buffer, qPtr, q.length));
+      try {
+        const qPtr = xPtr + align16(x.byteLength);
+        new Float32Array(ex.memory.buffer, xPtr, x.length).set(x);
+        checkStatus(action, ex.quantize_u8(xPtr, qPtr, x.length, sx, xZeroPoint));
+        q.set(new Uint8Array(ex.memory.buffer, qPtr, q.length));
+      } finally {
+        io.done();
+      }
       return q;
     },
     release() {

@@ -203,3 +203,39 @@ export function createOrtQdqGemm(
     output: [floatValueInfo("y", ["N", m])],
   });
 }
+
+/** onnxruntime-web's MaxPool (2-D) with ONNX attributes. x: [N, C, H, W]. */
+export function createOrtMaxPool(attrs: {
+  kernelShape: readonly number[];
+  strides?: readonly number[];
+  pads?: readonly number[];
+  dilations?: readonly number[];
+  ceilMode?: boolean;
+}) {
+  return session({
+    name: "maxpool",
+    node: [
+      node("MaxPool", ["x"], ["y"], {
+        kernel_shape: [...attrs.kernelShape],
+        strides: [...(attrs.strides ?? [1, 1])],
+        pads: [...(attrs.pads ?? [0, 0, 0, 0])],
+        dilations: [...(attrs.dilations ?? [1, 1])],
+        ceil_mode: attrs.ceilMode ? 1 : 0,
+      }),
+    ],
+    initializer: [],
+    input: [floatValueInfo("x", ["N", "C", "H", "W"])],
+    output: [floatValueInfo("y", ["N", "C", "OH", "OW"])],
+  });
+}
+
+/** onnxruntime-web's Softmax over axis 1 of x: [N, K]. */
+export function createOrtSoftmax() {
+  return session({
+    name: "softmax",
+    node: [node("Softmax", ["x"], ["y"], { axis: 1 })],
+    initializer: [],
+    input: [floatValueInfo("x", ["N", "K"])],
+    output: [floatValueInfo("y", ["N", "K"])],
+  });
+}

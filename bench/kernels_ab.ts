@@ -1,0 +1,57 @@
+/**
+ * Two builds of wasm/alexnet_kernels.wasm on AlexNet's five int8 convolutions, in
+ * one process, interleaved call by call: outputs checked equal bit for bit first,
+ * then medians of 30 calls each and their ratio (batch 1, random int8 weights).
+ *
+ *   git show HEAD:wasm/alexnet_kernels.wasm > /tmp/old.wasm
+ *   deno run -A bench/kernels_ab.ts /tmp/old.wasm [wasm/alexnet_kernels.wasm]
+ */
+import { createQConvKernel } from "../src/runtime/kernels/qconv_wasm.ts";
+import type { ConvDims, QConvWeights } from "../src/runtime/kernels/qconv_reference.ts";
+import { randomFloats, randomInts } from "../tests/runtime/kernels/_q_helpers.ts";
+
+const [oldPath, newPath = "wasm/alexnet_kernels.wasm"] = Deno.args;
+if (!oldPath) throw new TypeError("Cannot compare: pass the other build's .wasm path");
+const [a, b] = [await Deno.readFile(oldPath), await Deno.readFile(newPath)];
+type Attrs = Pick<QConvWeights, "group" | "strides" | "pads">;
+const LAYERS: [string, QConvWeights["shape"], Attrs, ConvDims][] = [
+  ["conv1", [96, 3, 11, 11], { strides: [4, 4] }, [1, 3, 224, 224]],
+  ["conv2", [256, 48, 5, 5], { group: 2, pads: [2, 2, 2, 2] }, [1, 96, 27, 27]],
+  ["conv3", [384, 256, 3, 3], { pads: [1, 1, 1, 1] }, [1, 256, 13, 13]],
+  ["conv4", [384, 192, 3, 3], { group: 2, pads: [1, 1, 1, 1] }, [1, 384, 13, 13]],
+  ["conv5", [256, 192, 3, 3], { group: 2, pads: [1, 1, 1, 1] }, [1, 384, 13, 13]],
+];
+const size = (v: readonly number[]) => v.reduce((p, q) => p * q, 1);
+const median = (v: number[]) => [...v].sort((p, q) => p - q)[v.length >> 1];
+console.log(`| layer | ${oldPath} ms | ${newPath} ms | ratio |\n|---|---|---|---|`);
+let [sumA, sumB] = [0, 0];
+for (const [name, shape, attrs, dims] of LAYERS) {
+  const layer = {
+    weights: randomInts(Int8Array, size(shape), 1, -127, 127),
+    shape,
+    weightScales: randomFloats(shape[0], 2, 1e-3, 1e-2),
+    bias: randomFloats(shape[0], 3),
+    ...attrs,
+  };
+  const ka = await createQConvKernel({ ...layer, wasm: a });
+  const kb = await createQConvKernel({ ...layer, wasm: b });
+  const x = randomFloats(size(dims), 4, 0, 4);
+  const [ya, yb] = [ka.run(x, dims, 0.02, 0, true), kb.run(x, dims, 0.02, 0, true)];
+  if (!ya.every((v, i) => Object.is(v, yb[i]))) throw new Error(`${name}: the builds differ`);
+  const [ta, tb]: number[][] = [[], []];
+  for (let i = 0; i < 35; i++) {
+    let t = performance.now();
+    ka.run(x, dims, 0.02, 0, true);
+    if (i >= 5) ta.push(performance.now() - t);
+    t = performance.now();
+    kb.run(x, dims, 0.02, 0, true);
+    if (i >= 5) tb.push(performance.now() - t);
+  }
+  sumA += median(ta);
+  sumB += median(tb);
+  const r = median(tb) / median(ta);
+  console.log(
+    `| ${name} | ${median(ta).toFixed(2)} | ${median(tb).toFixed(2)} | ${r.toFixed(2)} |`,
+  );
+}
+console.log(`| all | ${sumA.toFixed(1)} | ${sumB.toFixed(1)} | ${(sumB / sumA).toFixed(2)} |`);

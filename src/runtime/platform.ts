@@ -1,0 +1,298 @@
+/**
+ * Where the server runs and what that platform allows: edge profiles (Deno
+ * Deploy, Netlify Edge Functions, Supabase Edge Functions) with the budgets
+ * their documentation publishes, whether a Worker can be started (no Worker:
+ * one inference thread), and whether a model fits the memory cap before it is
+ * loaded (an isolate over its cap is killed; refusing with a message is kinder).
+ *
+ * Detection, first match wins: `EDGE_PROFILE` (or `--edge-profile`), then
+ * the platform's own marks: a `Netlify` global (Netlify Edge Functions), an
+ * `EdgeRuntime` global or `SUPABASE_URL` (Supabase Edge Functions),
+ * `DENO_DEPLOY=true` or `DENO_DEPLOYMENT_ID` (Deno Deploy). Elsewhere: `local`, no caps.
+ *
+ * @module
+ */
+import process from "node:process";
+
+/** The edge platforms with a profile. */
+export const EDGE_PROFILES = ["deno-deploy", "netlify", "supabase"] as const;
+
+/** One of {@linkcode EDGE_PROFILES}. */
+export type EdgeProfileName = typeof EDGE_PROFILES[number];
+
+/** A platform's published budgets (see README, "Deploy"). */
+export interface EdgeProfile {
+  name: EdgeProfileName | "local";
+  /** Memory an isolate may use, in bytes; absent: no cap. */
+  memoryBytes?: number;
+  /** CPU time a request may use, in milliseconds; absent: no budget. */
+  cpuMsPerRequest?: number;
+  /** Largest deployed code (after the platform's compression or bundling), in bytes. */
+  codeBytes?: number;
+  /** Whether the platform offers the Worker API (onnxruntime-web's threads need it). */
+  workers: boolean;
+  /** Longest the event loop may be blocked, in milliseconds. */
+  maxBlockMs?: number;
+  /**
+   * Largest image accepted (width x height), below `--max-pixels`' 40 MP default: decoding a
+   * photo holds tens of bytes per pixel and blocks the event loop. With the int8 model in
+   * `edge:sim` (deno-deploy, one thread, two runs on 2026-11-28) a 12 MP JPEG photo peaked at
+   * 668-682 MB RSS and blocked for 0.56-1.03 s, its 4 MP PNG at 490-541 MB, both near or over
+   * 512 MB; at 2 MP peaks were 356-372 MB and blocks 0.3 s at most. 2.1 MP lets 1920x1080 through.
+   */
+  maxPixels?: number;
+}
+
+const MB = 1024 * 1024;
+
+/**
+ * The profiles, from each platform's limits page (read 2026-11): Deno Deploy
+ * 512 MB, 50 ms CPU per request (200 ms on paid plans, averaged), deployments
+ * up to 1 GB, no event-loop block over 1 s; Netlify Edge Functions 512 MB,
+ * 50 ms CPU, 20 MB compressed code; Supabase Edge Functions 256 MB, 2 s CPU,
+ * 20 MB after bundling, no Web Worker API.
+ */
+export const PROFILES: Readonly<Record<EdgeProfileName, EdgeProfile>> = {
+  "deno-deploy": {
+    name: "deno-deploy",
+    memoryBytes: 512 * MB,
+    cpuMsPerRequest: 50,
+    codeBytes: 1024 * MB,
+    workers: true,
+    maxBlockMs: 1000,
+    maxPixels: 2_100_000,
+  },
+  netlify: {
+    name: "netlify",
+    memoryBytes: 512 * MB,
+    cpuMsPerRequest: 50,
+    codeBytes: 20 * MB,
+    workers: true,
+    maxBlockMs: 1000,
+    maxPixels: 2_100_000,
+  },
+  supabase: {
+    name: "supabase",
+    memoryBytes: 256 * MB,
+    cpuMsPerRequest: 2000,
+    codeBytes: 20 * MB,
+    workers: false,
+    maxBlockMs: 1000,
+    maxPixels: 2_100_000,
+  },
+};
+
+/** No platform: a self-hosted server. */
+export const LOCAL_PROFILE: EdgeProfile = { name: "local", workers: true };
+
+/**
+ * Whether this runtime has a Worker constructor, read when this module is
+ * first evaluated: onnxruntime-web's glue sets `globalThis.Worker` to Node's
+ * `worker_threads.Worker` when it loads under Deno, so a later look would lie.
+ */
+const WORKER_AT_START = typeof (globalThis as { Worker?: unknown }).Worker === "function";
+
+/** What {@linkcode detectPlatform} found. */
+export interface Platform {
+  profile: EdgeProfile;
+  /** Why this profile: "EDGE_PROFILE", "Netlify global", ... */
+  reason: string;
+  /** Whether a Worker can be started here (the runtime has one and the profile allows it). */
+  workers: boolean;
+  /** Intra-op threads to use: 1 without workers, else undefined (the backend's default). */
+  threads?: number;
+}
+
+/** Where {@linkcode detectPlatform} looks; tests pass their own. */
+export interface DetectOptions {
+  /** Environment lookup (default Deno.env.get, or nothing without --allow-env). */
+  env?: (key: string) => string | undefined;
+  /** Globals to look at (default globalThis). */
+  globals?: Record<string, unknown>;
+  /** Whether the runtime has a Worker constructor (default: as at start-up). */
+  hasWorker?: boolean;
+}
+
+function defaultEnv(key: string): string | undefined {
+  try {
+    return Deno.env.get(key);
+  } catch {
+    return undefined; // no --allow-env
+  }
+}
+
+/**
+ * The platform this process runs on.
+ *
+ * @throws {RangeError} When `EDGE_PROFILE` names no profile.
+ *
+ * @example
+ * ```ts
+ * const { profile, threads } = detectPlatform();
+ * profile.name; // "local" on a laptop
+ * ```
+ */
+export function detectPlatform(options: DetectOptions = {}): Platform {
+  const env = options.env ?? defaultEnv;
+  const globals = options.globals ?? (globalThis as unknown as Record<string, unknown>);
+  const hasWorker = options.hasWorker ?? WORKER_AT_START;
+  let profile: EdgeProfile = LOCAL_PROFILE;
+  let reason = "no edge platform detected";
+  const asked = env("EDGE_PROFILE")?.trim();
+  if (asked) {
+    profile = profileNamed(asked);
+    reason = "EDGE_PROFILE";
+  } else if (globals.Netlify !== undefined) {
+    [profile, reason] = [PROFILES.netlify, "Netlify global"];
+  } else if (globals.EdgeRuntime !== undefined || env("SUPABASE_URL")) {
+    [profile, reason] = [PROFILES.supabase, "Supabase edge runtime"];
+  } else if (env("DENO_DEPLOY") === "true" || env("DENO_DEPLOYMENT_ID")) {
+    [profile, reason] = [PROFILES["deno-deploy"], "DENO_DEPLOY / DENO_DEPLOYMENT_ID"];
+  }
+  const workers = hasWorker && profile.workers;
+  return { profile, reason, workers, threads: workers ? undefined : 1 };
+}
+
+/**
+ * The profile of a name; "local" is no profile.
+ *
+ * @throws {RangeError} For an unknown name.
+ *
+ * @example
+ * ```ts
+ * profileNamed("supabase").memoryBytes; // 268435456
+ * ```
+ */
+export function profileNamed(name: string): EdgeProfile {
+  if (name === "local") return LOCAL_PROFILE;
+  const profile = PROFILES[name as EdgeProfileName];
+  if (!profile) {
+    throw new RangeError(
+      `Cannot use edge profile "${name}": expected one of ${EDGE_PROFILES.join(", ")} or local`,
+    );
+  }
+  return profile;
+}
+
+/**
+ * Memory the server's isolate needs with a model loaded, estimated from the
+ * model's file size: the server's own share plus a multiple of the file.
+ * Measured with `deno task edge:sim --unchecked` on one inference thread
+ * (BENCHMARKS.md, "Edge"; 2026-11-28) as peak RSS minus a bare Deno
+ * process's (38 MB: the runtime binary, which a platform running many
+ * isolates in one process does not bill to each). onnxruntime-web holds the
+ * weights in its WebAssembly heap with the session's prepacked copies, our
+ * int8 kernels their own packed copy, and a fetched file's bytes live until
+ * the session is made.
+ */
+export const MEMORY_MODEL = {
+  /** The app, onnxruntime-web's WebAssembly and our kernels with a trivial model: 261-263 MB RSS, less 38. */
+  baseBytes: 225 * MB,
+  /** Bytes per byte of a float model file: 861-919 MB peak RSS for the 233 MB synthetic AlexNet. */
+  fp32PerByte: 2.8,
+  /** Bytes per byte of an int8 model file: 277-323 MB peak RSS for the 58 MB int8 AlexNet. */
+  int8PerByte: 1.3,
+} as const;
+
+/**
+ * The estimate of {@linkcode MEMORY_MODEL} for a model file.
+ *
+ * @example
+ * ```ts
+ * estimateModelMemory(61_110_496, "int8"); // about 301 MB
+ * ```
+ */
+export function estimateModelMemory(modelBytes: number, precision = "fp32"): number {
+  const perByte = precision === "int8" ? MEMORY_MODEL.int8PerByte : MEMORY_MODEL.fp32PerByte;
+  return Math.round(MEMORY_MODEL.baseBytes + perByte * modelBytes);
+}
+
+/** A model that does not fit the platform's memory cap. */
+export class ModelTooLargeError extends RangeError {
+  /** Bytes the model is estimated (or measured) to need. */
+  readonly neededBytes: number;
+  /** The platform's cap. */
+  readonly capBytes: number;
+
+  /** Creates the error. */
+  constructor(message: string, neededBytes: number, capBytes: number) {
+    super(message);
+    this.name = "ModelTooLargeError";
+    this.neededBytes = neededBytes;
+    this.capBytes = capBytes;
+  }
+}
+
+const mb = (n: number) => `${Math.round(n / MB)} MB`;
+
+/**
+ * Refuses, before loading it, a model that cannot fit the profile's memory
+ * cap. `what` names the model in the message.
+ *
+ * @throws {ModelTooLargeError} With a message saying what to do.
+ *
+ * @example
+ * ```ts
+ * checkModelFits(PROFILES.supabase, "bvlcalexnet-12", 243_860_468, "fp32"); // throws
+ * ```
+ */
+export function checkModelFits(
+  profile: EdgeProfile,
+  what: string,
+  modelBytes: number,
+  precision = "fp32",
+): void {
+  if (profile.memoryBytes === undefined) return;
+  const needed = estimateModelMemory(modelBytes, precision);
+  if (needed <= profile.memoryBytes) return;
+  const instead = precision === "int8"
+    ? "choose a platform with more memory"
+    : "serve the int8 model (MODEL=int8) or choose a platform with more memory";
+  throw new ModelTooLargeError(
+    `Cannot load ${what} on ${profile.name}: with it the server needs about ${mb(needed)} of ` +
+      `memory (${mb(modelBytes)} of ${precision} weights), the platform allows ${
+        mb(profile.memoryBytes)
+      }; ${instead}`,
+    needed,
+    profile.memoryBytes,
+  );
+}
+
+/**
+ * A warning when the process's resident memory, measured once the model is
+ * loaded, is over the cap the estimate let through; undefined otherwise. A
+ * warning, not a refusal: RSS also counts what an isolate platform may not
+ * bill (the runtime's own code), so the platform's accounting decides.
+ *
+ * @example
+ * ```ts
+ * const warning = residentMemoryWarning(PROFILES.supabase, "alexnet-synthetic-int8");
+ * ```
+ */
+export function residentMemoryWarning(
+  profile: EdgeProfile,
+  what: string,
+  rss: number = Deno.memoryUsage().rss,
+): string | undefined {
+  if (profile.memoryBytes === undefined || rss <= profile.memoryBytes) return undefined;
+  return `With ${what} loaded the process holds ${mb(rss)} (RSS), over ${profile.name}'s ` +
+    `${mb(profile.memoryBytes)}: the platform may stop the isolate; serve a smaller model`;
+}
+
+/**
+ * CPU time this process has used, in milliseconds (user + system, every
+ * thread: node:process cpuUsage, which Deno implements with getrusage).
+ * Subtract two readings for what happened between them; requests served at
+ * the same time are counted in each other's difference.
+ *
+ * @example
+ * ```ts
+ * const before = processCpuMs();
+ * // ... work ...
+ * const spent = processCpuMs() - before;
+ * ```
+ */
+export function processCpuMs(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+}

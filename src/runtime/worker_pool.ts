@@ -1,0 +1,200 @@
+/**
+ * Several single-threaded onnxruntime-web sessions, one per Worker, behind
+ * the one {@linkcode Backend} contract (`--workers N`). Each run goes to an
+ * idle worker; the rest wait in arrival order, at most `maxQueue` waiting
+ * plus running. Inference never runs on the server's thread, so the event
+ * loop keeps accepting, decoding and refusing requests while every worker is
+ * busy. Each worker holds its own copy of the model (fp32 AlexNet: 244 MB of
+ * weights, plus onnxruntime's), which is what this costs.
+ *
+ * @module
+ */
+import { ClassifierError } from "../errors.ts";
+import type { Backend, BackendOutput } from "./backend.ts";
+import { availableCores, type WasmBackendOptions } from "./wasm.ts";
+import { QueueFullError } from "./_bounded_queue.ts";
+import type { PoolInit, PoolTask } from "./_pool_worker.ts";
+
+const WORKER_URL = new URL("./_pool_worker.ts", import.meta.url);
+
+/**
+ * The web Worker, kept from before any onnxruntime session exists: when
+ * onnxruntime-web's wasm glue first loads under Deno it sets
+ * `globalThis.Worker` to `worker_threads.Worker` (see src/api/_explorer_engine.ts).
+ */
+const WebWorker: typeof Worker = globalThis.Worker;
+
+/** Options of {@linkcode createWorkerPoolBackend}. */
+export interface WorkerPoolOptions extends WasmBackendOptions {
+  /** Workers, each with one single-threaded session (default: the available cores). */
+  workers?: number;
+}
+
+interface Task {
+  type: PoolTask["type"];
+  data: Float32Array;
+  dims: number[];
+  resolve: (value: unknown) => void;
+  reject: (reason: Error) => void;
+}
+
+interface Member {
+  worker: Worker;
+  task?: Task;
+}
+
+/** Starts one worker and waits until its session is ready. */
+function startWorker(
+  model: Uint8Array,
+  options: WasmBackendOptions,
+): Promise<{ worker: Worker; inputShape: (number | null)[]; kernels: Backend["kernels"] }> {
+  const worker = new WebWorker(WORKER_URL.href, { type: "module" });
+  return new Promise((resolve, reject) => {
+    worker.onmessage = (event: MessageEvent) => {
+      const { type, inputShape, kernels, message } = event.data;
+      if (type === "ready") return resolve({ worker, inputShape, kernels });
+      worker.terminate();
+      reject(new ClassifierError("model_invalid", message));
+    };
+    worker.onerror = (event: ErrorEvent) => {
+      event.preventDefault();
+      worker.terminate();
+      reject(new TypeError(`Cannot start a pool worker: ${event.message}`));
+    };
+    // Only what a worker's session needs (functions such as a logger cannot be posted).
+    const { inputName, outputName, lrn, int8 } = options;
+    const init: PoolInit = { type: "init", model, options: { inputName, outputName, lrn, int8 } };
+    worker.postMessage(init);
+  });
+}
+
+/**
+ * Starts `options.workers` workers (default: the available cores), each
+ * with a single-threaded wasm session on its own copy of `model`, and checks
+ * that the graph has the named float input and output.
+ *
+ * @example
+ * ```ts
+ * const pool = await createWorkerPoolBackend(bytes, {
+ *   inputName: "data_0",
+ *   outputName: "softmaxout_1",
+ *   workers: 2,
+ * });
+ * const { data } = await pool.run(new Float32Array(3 * 224 * 224), [1, 3, 224, 224]);
+ * await pool.release();
+ * ```
+ */
+export async function createWorkerPoolBackend(
+  model: Uint8Array,
+  options: WorkerPoolOptions,
+): Promise<Backend & { readonly workers: number }> {
+  const count = options.workers ?? availableCores();
+  if (!Number.isInteger(count) || count < 1) {
+    throw new RangeError(`Cannot start a pool of ${count} workers: expected 1 or more`);
+  }
+  if (WebWorker.name === "NodeWorker") {
+    throw new TypeError(
+      "Cannot start the worker pool: import src/runtime/worker_pool.ts before onnxruntime-web " +
+        "loads its WebAssembly (it replaces globalThis.Worker)",
+    );
+  }
+  const started = await Promise.allSettled(
+    Array.from({ length: count }, () => startWorker(model, options)),
+  );
+  const failed = started.find((s) => s.status === "rejected");
+  if (failed) {
+    for (const s of started) if (s.status === "fulfilled") s.value.worker.terminate();
+    throw (failed as PromiseRejectedResult).reason;
+  }
+  const ready = started.map((s) =>
+    (s as PromiseFulfilledResult<Awaited<ReturnType<typeof startWorker>>>).value
+  );
+  const { inputShape, kernels } = ready[0];
+  const capacity = options.maxQueue ?? Infinity;
+  const members: Member[] = ready.map(({ worker }) => ({ worker }));
+  const waiting: Task[] = [];
+  let nextId = 0;
+  let closed = false;
+
+  const busy = () => members.filter((m) => m.task).length;
+  const fail = (task: Task, message: string) => task.reject(new Error(message));
+
+  const pump = () => {
+    for (const member of members) {
+      if (member.task) continue;
+      const task = waiting.shift();
+      if (!task) return;
+      member.task = task;
+      const message: PoolTask = { type: task.type, id: nextId++, data: task.data, dims: task.dims };
+      member.worker.postMessage(message);
+    }
+  };
+
+  for (const member of members) {
+    member.worker.onmessage = (event: MessageEvent) => {
+      const { ok, result, message } = event.data;
+      const task = member.task;
+      member.task = undefined;
+      if (ok) task?.resolve(result);
+      else task?.reject(new Error(message));
+      pump();
+    };
+    member.worker.onerror = (event: ErrorEvent) => {
+      // A worker that crashed leaves the pool; its task fails, the others go on.
+      event.preventDefault();
+      member.worker.terminate();
+      members.splice(members.indexOf(member), 1);
+      if (member.task) {
+        fail(member.task, `Cannot run the model: a pool worker failed: ${event.message}`);
+      }
+      if (members.length === 0) {
+        for (const task of waiting.splice(0)) {
+          fail(task, "Cannot run the model: every worker of the pool has stopped");
+        }
+      }
+      pump();
+    };
+  }
+
+  const submit = <T>(type: Task["type"], data: Float32Array, dims: readonly number[]) => {
+    if (closed || members.length === 0) {
+      return Promise.reject(new TypeError("Cannot run the model: the worker pool is closed"));
+    }
+    if (waiting.length + busy() >= capacity) return Promise.reject(new QueueFullError(capacity));
+    return new Promise<T>((resolve, reject) => {
+      waiting.push({
+        type,
+        data,
+        dims: [...dims],
+        resolve: resolve as (v: unknown) => void,
+        reject,
+      });
+      pump();
+    });
+  };
+
+  return {
+    name: "wasm",
+    threads: 1,
+    workers: count,
+    inputShape,
+    kernels,
+    get queueDepth() {
+      return waiting.length + busy();
+    },
+    run: (data, dims) => submit<BackendOutput>("run", data, dims),
+    capture: (data, dims) => submit<Record<string, BackendOutput>>("capture", data, dims),
+    release() {
+      closed = true;
+      for (const task of waiting.splice(0)) {
+        fail(task, "Cannot run the model: the pool was released");
+      }
+      for (const member of members) {
+        if (member.task) fail(member.task, "Cannot run the model: the pool was released");
+        member.worker.terminate();
+      }
+      members.length = 0;
+      return Promise.resolve();
+    },
+  };
+}

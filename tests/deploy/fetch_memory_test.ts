@@ -1,0 +1,85 @@
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { fetchModelBytes } from "../../src/model/fetch_memory.ts";
+import { ModelFetchError } from "../../src/model/_download.ts";
+
+const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+
+/** A loopback server answering each path from `routes` (404 otherwise). */
+function serve(routes: Record<string, (req: Request) => Response>) {
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    const route = routes[new URL(req.url).pathname];
+    return route ? route(req) : new Response("no", { status: 404 });
+  });
+  return {
+    url: (path: string) => `http://127.0.0.1:${server.addr.port}${path}`,
+    close: () => server.shutdown(),
+  };
+}
+
+const BYTES = new Uint8Array(300_000).map((_, i) => (i * 7919) % 251);
+
+Deno.test("fetchModelBytes returns the bytes of the first source that serves the pinned sha256", async () => {
+  const s = serve({ "/m.onnx": () => new Response(BYTES) });
+  try {
+    const lines: string[] = [];
+    const got = await fetchModelBytes([s.url("/missing.onnx"), s.url("/m.onnx")], {
+      sha256: sha(BYTES),
+      log: (l) => lines.push(l),
+    });
+    assert.deepEqual(got, BYTES);
+    assert.match(lines[0], /missing\.onnx: HTTP 404/);
+    assert.match(lines[1], /sha256 verified/);
+  } finally {
+    await s.close();
+  }
+});
+
+Deno.test("fetchModelBytes refuses other bytes and says no source served the pinned ones", async () => {
+  const other = BYTES.slice();
+  other[1000] ^= 1;
+  const s = serve({ "/m.onnx": () => new Response(other) });
+  try {
+    await assert.rejects(
+      fetchModelBytes([s.url("/m.onnx")], { sha256: sha(BYTES) }),
+      (e: Error) => {
+        assert.ok(e instanceof ModelFetchError);
+        assert.equal(e.kind, "mismatch");
+        assert.match(e.message, /^Cannot use the model: no source served the pinned bytes/);
+        assert.match(e.message, /sha256 mismatch/);
+        return true;
+      },
+    );
+  } finally {
+    await s.close();
+  }
+});
+
+Deno.test("fetchModelBytes refuses a pinned size the server contradicts before reading the body", async () => {
+  const s = serve({ "/m.onnx": () => new Response(BYTES) });
+  try {
+    await assert.rejects(
+      fetchModelBytes([s.url("/m.onnx")], { sha256: sha(BYTES), bytes: BYTES.length + 1 }),
+      /size 300000 bytes, expected 300001/,
+    );
+  } finally {
+    await s.close();
+  }
+});
+
+Deno.test("fetchModelBytes reports no network when no source can be reached", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  await assert.rejects(
+    fetchModelBytes([`http://127.0.0.1:${port}/m.onnx`], { sha256: sha(BYTES) }),
+    (e: Error) => e instanceof ModelFetchError && e.kind === "offline",
+  );
+});
+
+Deno.test("fetchModelBytes refuses a sha256 that is not 64 hex digits", async () => {
+  await assert.rejects(
+    fetchModelBytes(["http://127.0.0.1:1/m.onnx"], { sha256: "abc" }),
+    (e: Error) => e instanceof TypeError && /^Cannot verify the model/.test(e.message),
+  );
+});

@@ -1,0 +1,152 @@
+import assert from "node:assert/strict";
+import {
+  checkModelFits,
+  detectPlatform,
+  estimateModelMemory,
+  LOCAL_PROFILE,
+  MEMORY_MODEL,
+  ModelTooLargeError,
+  processCpuMs,
+  profileNamed,
+  PROFILES,
+  residentMemoryWarning,
+} from "../../src/runtime/platform.ts";
+
+const MB = 1024 * 1024;
+const envOf = (vars: Record<string, string>) => (key: string) => vars[key];
+
+Deno.test("detectPlatform is local with no marks, and keeps the backend's thread default", () => {
+  const p = detectPlatform({ env: envOf({}), globals: {}, hasWorker: true });
+  assert.equal(p.profile, LOCAL_PROFILE);
+  assert.equal(p.workers, true);
+  assert.equal(p.threads, undefined);
+});
+
+Deno.test("detectPlatform reads EDGE_PROFILE before the platforms' own marks", () => {
+  const p = detectPlatform({
+    env: envOf({ EDGE_PROFILE: "supabase", DENO_DEPLOYMENT_ID: "x" }),
+    globals: { Netlify: {} },
+    hasWorker: true,
+  });
+  assert.equal(p.profile.name, "supabase");
+  assert.equal(p.reason, "EDGE_PROFILE");
+});
+
+Deno.test("detectPlatform recognizes Netlify, Supabase and Deno Deploy by their marks", () => {
+  const netlify = detectPlatform({ env: envOf({}), globals: { Netlify: {} }, hasWorker: true });
+  assert.equal(netlify.profile.name, "netlify");
+  const edgeRuntime = detectPlatform({
+    env: envOf({}),
+    globals: { EdgeRuntime: "supabase-edge-runtime" },
+    hasWorker: true,
+  });
+  assert.equal(edgeRuntime.profile.name, "supabase");
+  const supabaseEnv = detectPlatform({
+    env: envOf({ SUPABASE_URL: "https://x.supabase.co" }),
+    globals: {},
+    hasWorker: true,
+  });
+  assert.equal(supabaseEnv.profile.name, "supabase");
+  const deploy = detectPlatform({
+    env: envOf({ DENO_DEPLOYMENT_ID: "abc" }),
+    globals: {},
+    hasWorker: true,
+  });
+  assert.equal(deploy.profile.name, "deno-deploy");
+  const deployFlag = detectPlatform({
+    env: envOf({ DENO_DEPLOY: "true" }),
+    globals: {},
+    hasWorker: true,
+  });
+  assert.equal(deployFlag.profile.name, "deno-deploy");
+});
+
+Deno.test("detectPlatform runs one thread without a Worker constructor", () => {
+  const p = detectPlatform({
+    env: envOf({ EDGE_PROFILE: "netlify" }),
+    globals: {},
+    hasWorker: false,
+  });
+  assert.equal(p.workers, false);
+  assert.equal(p.threads, 1);
+});
+
+Deno.test("detectPlatform runs one thread where the profile has no Worker API, even if one exists", () => {
+  const p = detectPlatform({
+    env: envOf({ EDGE_PROFILE: "supabase" }),
+    globals: {},
+    hasWorker: true,
+  });
+  assert.equal(p.workers, false);
+  assert.equal(p.threads, 1);
+});
+
+Deno.test("profileNamed refuses an unknown profile, naming the known ones", () => {
+  assert.throws(() => profileNamed("vercel"), (e: Error) => {
+    assert.ok(e instanceof RangeError);
+    assert.match(
+      e.message,
+      /^Cannot use edge profile "vercel": expected one of deno-deploy, netlify, supabase or local$/,
+    );
+    return true;
+  });
+  assert.equal(profileNamed("local"), LOCAL_PROFILE);
+  assert.equal(profileNamed("supabase").memoryBytes, 256 * MB);
+});
+
+Deno.test("estimateModelMemory grows with the file, more per byte for float weights", () => {
+  assert.equal(estimateModelMemory(0), MEMORY_MODEL.baseBytes);
+  const bytes = 10 * MB;
+  assert.ok(estimateModelMemory(bytes, "fp32") > estimateModelMemory(bytes, "int8"));
+  assert.equal(
+    estimateModelMemory(bytes, "int8"),
+    Math.round(MEMORY_MODEL.baseBytes + MEMORY_MODEL.int8PerByte * bytes),
+  );
+});
+
+Deno.test("checkModelFits refuses the fp32 AlexNet on every profile with a message saying what to do", () => {
+  for (const profile of Object.values(PROFILES)) {
+    assert.throws(
+      () => checkModelFits(profile, "bvlcalexnet-12", 243_860_468, "fp32"),
+      (e: Error) => {
+        assert.ok(e instanceof ModelTooLargeError);
+        assert.match(e.message, new RegExp(`^Cannot load bvlcalexnet-12 on ${profile.name}: `));
+        assert.match(e.message, /MODEL=int8/);
+        assert.equal((e as ModelTooLargeError).capBytes, profile.memoryBytes);
+        return true;
+      },
+    );
+  }
+});
+
+Deno.test("checkModelFits lets the int8 AlexNet onto 512 MB profiles and refuses it on Supabase's 256 MB", () => {
+  const int8 = 61_110_496;
+  checkModelFits(PROFILES["deno-deploy"], "int8", int8, "int8");
+  checkModelFits(PROFILES.netlify, "int8", int8, "int8");
+  assert.throws(
+    () => checkModelFits(PROFILES.supabase, "int8", int8, "int8"),
+    /allows 256 MB; choose a platform with more memory$/,
+  );
+});
+
+Deno.test("checkModelFits never refuses without a memory cap", () => {
+  checkModelFits(LOCAL_PROFILE, "huge", 10 * 1024 * MB, "fp32");
+});
+
+Deno.test("residentMemoryWarning speaks only when the measured RSS is over the cap", () => {
+  assert.equal(residentMemoryWarning(PROFILES.supabase, "m", 200 * MB), undefined);
+  assert.match(
+    residentMemoryWarning(PROFILES.supabase, "m", 300 * MB)!,
+    /300 MB \(RSS\), over supabase's 256 MB/,
+  );
+  assert.equal(residentMemoryWarning(LOCAL_PROFILE, "m", 10 * 1024 * MB), undefined);
+});
+
+Deno.test("processCpuMs counts the CPU this process spends", () => {
+  const before = processCpuMs();
+  let x = 0;
+  for (let i = 0; i < 5e7; i++) x = (x + i) % 7;
+  const spent = processCpuMs() - before;
+  assert.ok(x >= 0);
+  assert.ok(spent > 0, `expected some CPU time, got ${spent} ms`);
+});

@@ -1,0 +1,236 @@
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { parseConfig } from "../../src/config.ts";
+import { createLogger } from "../../src/api/mod.ts";
+import { type Platform, PROFILES } from "../../src/runtime/platform.ts";
+import { createServer } from "../../src/server.ts";
+import { fixture, TINY_LABELS, writeTinyModel } from "../_helpers.ts";
+
+const t = { sanitizeOps: false, sanitizeResources: false };
+const quiet = createLogger({ level: "error", write: () => {} });
+
+/** A Netlify-like platform: one thread, the profile's caps. */
+function platform(memoryBytes?: number): Platform {
+  const profile = { ...PROFILES.netlify, memoryBytes: memoryBytes ?? PROFILES.netlify.memoryBytes };
+  return { profile, reason: "test", workers: false, threads: 1 };
+}
+
+async function modelServer(path: string) {
+  const bytes = await Deno.readFile(path);
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => new Response(bytes),
+  );
+  return {
+    url: `http://127.0.0.1:${server.addr.port}/tiny.onnx`,
+    sha256: createHash("sha256").update(bytes).digest("hex"),
+    close: () => server.shutdown(),
+  };
+}
+
+Deno.test({
+  name: "a server with MODEL_URL fetches the model into memory and /predict reports its CPU time",
+  ...t,
+  async fn() {
+    const tiny = await writeTinyModel();
+    const remote = await modelServer(tiny.model);
+    try {
+      const config = parseConfig([], (k) =>
+        ({
+          MODEL_URL: remote.url,
+          MODEL_SHA256: remote.sha256,
+          MODEL_MANIFEST: tiny.manifest,
+        })[k]);
+      const server = createServer(config, { logger: quiet, platform: platform() });
+      await server.ready;
+      assert.equal(server.state.loadError, undefined);
+      assert.equal(server.state.classifier?.info.backend.threads, 1);
+      const res = await server.fetch(
+        new Request("http://edge/predict?top_k=2", {
+          method: "POST",
+          body: await fixture("chelsea.jpg"),
+          headers: { "content-type": "image/jpeg" },
+        }),
+      );
+      assert.equal(res.status, 200);
+      const body = await res.json();
+      assert.ok(TINY_LABELS.includes(body.predictions[0].label));
+      assert.equal(typeof body.timings_ms.cpu, "number");
+      assert.ok(body.timings_ms.cpu > 0);
+      assert.equal(Number(res.headers.get("x-cpu-time-ms")), body.timings_ms.cpu);
+      await server.state.classifier?.release();
+    } finally {
+      await remote.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "a server refuses a fetched model whose sha256 is not the configured one, saying so",
+  ...t,
+  async fn() {
+    const tiny = await writeTinyModel();
+    const remote = await modelServer(tiny.model);
+    try {
+      const config = parseConfig([
+        "--model-url",
+        remote.url,
+        "--model-sha256",
+        "0".repeat(64),
+        "--manifest",
+        tiny.manifest,
+      ]);
+      const server = createServer(config, { logger: quiet, platform: platform() });
+      await server.ready;
+      assert.equal(server.state.classifier, undefined);
+      assert.match(server.state.loadError!, /sha256 mismatch/);
+      const res = await server.fetch(new Request("http://edge/readyz"));
+      assert.equal(res.status, 503);
+      await res.body?.cancel();
+    } finally {
+      await remote.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "a server refuses, before loading it, a model that cannot fit the platform's memory",
+  ...t,
+  async fn() {
+    const tiny = await writeTinyModel();
+    const config = parseConfig(["--model", tiny.model, "--offline"]);
+    const server = createServer(config, { logger: quiet, platform: platform(64 * 1024 * 1024) });
+    await server.ready;
+    assert.equal(server.state.classifier, undefined);
+    assert.match(
+      server.state.loadError!,
+      /^Cannot load .*tiny\.onnx on netlify: with it the server needs about \d+ MB of memory .*allows 64 MB/,
+    );
+  },
+});
+
+Deno.test({
+  name: "a server asked to fetch a model it cannot name refuses with what to set",
+  ...t,
+  async fn() {
+    const config = parseConfig(["--model-url", "http://127.0.0.1:1/x.onnx", "--model", "x.onnx"]);
+    const server = createServer(config, { logger: quiet, platform: platform() });
+    await server.ready;
+    assert.match(server.state.loadError!, /^Cannot fetch x\.onnx from MODEL_URL: .*MODEL_MANIFEST/);
+  },
+});
+
+Deno.test({
+  name: "a draining server answers 503 not_ready with Connection: close",
+  ...t,
+  async fn() {
+    const tiny = await writeTinyModel();
+    const server = createServer(parseConfig(["--model", tiny.model, "--offline"]), {
+      logger: quiet,
+      platform: platform(),
+    });
+    await server.ready;
+    assert.equal(await server.drain(1000), true);
+    const res = await server.fetch(new Request("http://edge/healthz"));
+    assert.equal(res.status, 503);
+    assert.equal(res.headers.get("connection"), "close");
+    assert.equal((await res.json()).error.code, "not_ready");
+    await server.state.classifier?.release();
+  },
+});
+
+Deno.test({
+  name:
+    "on an edge profile a cold isolate holds /predict until the model is loaded, /readyz answers at once",
+  ...t,
+  async fn() {
+    const tiny = await writeTinyModel();
+    const remote = await modelServer(tiny.model);
+    try {
+      const config = parseConfig([
+        "--model-url",
+        remote.url,
+        "--model-sha256",
+        remote.sha256,
+        "--manifest",
+        tiny.manifest,
+      ]);
+      const server = createServer(config, { logger: quiet, platform: platform() });
+      const ready = await server.fetch(new Request("http://edge/readyz"));
+      assert.equal(ready.status, 503);
+      await ready.body?.cancel();
+      const res = await server.fetch(
+        new Request("http://edge/predict", {
+          method: "POST",
+          body: await fixture("chelsea.jpg"),
+          headers: { "content-type": "image/jpeg" },
+        }),
+      );
+      assert.equal(res.status, 200);
+      assert.ok(server.state.classifier);
+      await res.body?.cancel();
+      await server.state.classifier?.release();
+    } finally {
+      await remote.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "MODEL=int8 on Supabase is refused for its 256 MB before anything is downloaded",
+  ...t,
+  async fn() {
+    const config = parseConfig([], (k) => ({ MODEL: "int8", EDGE_PROFILE: "supabase" })[k]);
+    const server = createServer(config, { logger: quiet });
+    assert.equal(server.platform.profile.name, "supabase");
+    await server.ready;
+    // A download would have failed first, with a network error: CI has no network.
+    assert.match(
+      server.state.loadError!,
+      /^Cannot load bvlcalexnet-12-int8 on supabase: with it the server needs about 301 MB of memory \(58 MB of int8 weights\), the platform allows 256 MB; choose a platform with more memory$/,
+    );
+    const res = await server.fetch(new Request("http://edge/readyz"));
+    assert.equal(res.status, 503);
+    assert.match(JSON.stringify(await res.json()), /301 MB/);
+  },
+});
+
+Deno.test({
+  name:
+    "on an edge profile images over 16 MP are refused before decoding, whatever --max-pixels allows",
+  ...t,
+  async fn() {
+    const tiny = await writeTinyModel();
+    const config = parseConfig(["--model", tiny.model, "--offline", "--max-pixels", "40mp"]);
+    const server = createServer(config, { logger: quiet, platform: platform() });
+    await server.ready;
+    // A PNG signature and IHDR claiming 2000 x 1100 (2.2 MP), and nothing else.
+    const header = new Uint8Array(33);
+    header.set([
+      0x89,
+      0x50,
+      0x4e,
+      0x47,
+      0x0d,
+      0x0a,
+      0x1a,
+      0x0a,
+      0,
+      0,
+      0,
+      13,
+      0x49,
+      0x48,
+      0x44,
+      0x52,
+    ]);
+    new DataView(header.buffer).setUint32(16, 2000);
+    new DataView(header.buffer).setUint32(20, 1100);
+    const res = await server.fetch(
+      new Request("http://edge/predict", { method: "POST", body: header }),
+    );
+    assert.equal(res.status, 422);
+    assert.match((await res.json()).error.message, /over the 2.1 megapixel limit/);
+    await server.state.classifier?.release();
+  },
+});

@@ -1,0 +1,138 @@
+import assert from "node:assert/strict";
+import { createApp } from "../../src/api/mod.ts";
+import { loadClassifier } from "../../src/classify/load.ts";
+import { parseConfig } from "../../src/config.ts";
+import { ClassifierError } from "../../src/errors.ts";
+import { QueueFullError } from "../../src/runtime/_bounded_queue.ts";
+import { createBackend, createWasmBackend } from "../../src/runtime/mod.ts";
+import { createWorkerPoolBackend } from "../../src/runtime/worker_pool.ts";
+import { buildTinyModel, fixture, writeTinyModel } from "../_helpers.ts";
+
+const t = { sanitizeOps: false, sanitizeResources: false };
+const io = { inputName: "pixels", outputName: "logits" };
+const DIMS = [1, 3, 8, 8];
+
+/** x: [1, 3, 8, 8], a different ramp for each i. */
+const input = (i: number) =>
+  Float32Array.from({ length: 3 * 64 }, (_, j) => ((j * (i + 3)) % 17) - 8);
+
+function assertClose(a: Float32Array, b: Float32Array, what: string) {
+  assert.equal(a.length, b.length, what);
+  for (let i = 0; i < a.length; i++) {
+    assert.ok(
+      Math.abs(a[i] - b[i]) <= 1e-6 * (1 + Math.abs(b[i])),
+      `${what}[${i}]: ${a[i]} vs ${b[i]}`,
+    );
+  }
+}
+
+Deno.test({
+  name: "a pool of 2 workers answers each of 8 concurrent runs as one wasm session does",
+  ...t,
+  async fn() {
+    const bytes = buildTinyModel(8, 8);
+    const pool = await createWorkerPoolBackend(bytes, { ...io, workers: 2 });
+    const single = await createWasmBackend(bytes, io);
+    assert.equal(pool.workers, 2);
+    assert.equal(pool.threads, 1);
+    assert.deepEqual(pool.inputShape, [null, 3, 8, 8]);
+    const inputs = Array.from({ length: 8 }, (_, i) => input(i));
+    const runs = inputs.map((x) => pool.run(x, DIMS));
+    assert.equal(pool.queueDepth, 8); // 2 running, 6 waiting
+    const got = await Promise.all(runs);
+    assert.equal(pool.queueDepth, 0);
+    for (const [i, x] of inputs.entries()) {
+      const want = await single.run(x, DIMS);
+      assert.deepEqual(got[i].dims, [1, 4]);
+      assertClose(got[i].data, want.data, `run ${i}`);
+    }
+    // A batch goes to one worker whole.
+    const batch = new Float32Array(3 * 3 * 64);
+    inputs.slice(0, 3).forEach((x, i) => batch.set(x, i * x.length));
+    const out = await pool.run(batch, [3, 3, 8, 8]);
+    assert.deepEqual(out.dims, [3, 4]);
+    for (let i = 0; i < 3; i++) {
+      assertClose(out.data.subarray(i * 4, i * 4 + 4), got[i].data, `row ${i}`);
+    }
+    await Promise.all([pool.release(), single.release()]);
+  },
+});
+
+Deno.test({
+  name:
+    "a full pool refuses one more run at once with QueueFullError and counts it out of the depth",
+  ...t,
+  async fn() {
+    const pool = await createWorkerPoolBackend(buildTinyModel(8, 8), {
+      ...io,
+      workers: 1,
+      maxQueue: 2,
+    });
+    const a = pool.run(input(0), DIMS);
+    const b = pool.run(input(1), DIMS);
+    await assert.rejects(pool.run(input(2), DIMS), QueueFullError);
+    assert.equal(pool.queueDepth, 2);
+    await Promise.all([a, b]);
+    // Room again once they are done.
+    assert.deepEqual((await pool.run(input(2), DIMS)).dims, [1, 4]);
+    await pool.release();
+    await assert.rejects(pool.run(input(0), DIMS), /pool is closed/);
+  },
+});
+
+Deno.test({
+  name: "a pool on a model without the named input fails to start with the session's reason",
+  ...t,
+  async fn() {
+    await assert.rejects(
+      createWorkerPoolBackend(buildTinyModel(8, 8), { ...io, inputName: "data_0", workers: 2 }),
+      (e) => e instanceof ClassifierError && /needs input "data_0"/.test(e.message),
+    );
+    await assert.rejects(
+      createWorkerPoolBackend(buildTinyModel(8, 8), { ...io, workers: 0 }),
+      RangeError,
+    );
+  },
+});
+
+Deno.test({
+  name: "--workers 2 reaches the pool through createBackend and the server answers the same",
+  ...t,
+  async fn() {
+    const backend = await createBackend(buildTinyModel(8, 8), {
+      ...io,
+      backend: "wasm",
+      workers: 2,
+    });
+    assert.equal((backend as { workers?: number }).workers, 2);
+    await backend.release();
+
+    const paths = await writeTinyModel(64, 48);
+    const pooled = await loadClassifier({ ...paths, backend: "wasm", workers: 2 });
+    const one = await loadClassifier({ ...paths, backend: "wasm" });
+    const app = createApp({ classifier: pooled });
+    const photo = await fixture("chelsea.jpg");
+    const res = await app.request("/predict?top_k=4", { method: "POST", body: photo });
+    assert.equal(res.status, 200);
+    const body = await res.json();
+    assert.equal(body.backend, "wasm");
+    const want = await one.classify(photo, 4);
+    assert.deepEqual(
+      body.predictions.map((p: { index: number }) => p.index),
+      want.predictions.map((p) => p.index),
+    );
+    await Promise.all([pooled.release(), one.release()]);
+  },
+});
+
+Deno.test("--workers and WORKERS set the pool size; a bad one is refused with the setting named", () => {
+  assert.equal(parseConfig([]).workers, undefined);
+  assert.equal(parseConfig(["--workers", "2"]).workers, 2);
+  assert.equal(parseConfig([], (k) => (k === "WORKERS" ? "3" : undefined)).workers, 3);
+  assert.equal(
+    parseConfig(["--workers", "0"], (k) => (k === "WORKERS" ? "3" : undefined)).workers,
+    0,
+  );
+  assert.throws(() => parseConfig(["--workers=-1"]), /workers=-1/);
+  assert.throws(() => parseConfig(["--workers", "two"]), /workers=two/);
+});

@@ -1,0 +1,149 @@
+//! ONNX MaxPool for NCHW float32, 2-D windows with strides, pads and dilations:
+//!
+//! ```text
+//! y[n, c, oy, ox] = max over i < kH, j < kW of x[n, c, iy, ix]
+//!   iy = oy * sH - pad_top + i * dH, ix = ox * sW - pad_left + j * dW
+//! ```
+//!
+//! Taps in the padding are skipped (ONNX: padding does not take part in the max). The
+//! output size comes from the caller (floor or ceil mode); every window must start
+//! inside the input or its top/left padding. The max starts at -inf and takes a value
+//! only when it is greater, so NaN never wins (and a window whose taps all fall in the
+//! padding, possible only with dilations, gives -inf).
+
+use crate::simd::{load4, store4};
+use core::arch::wasm32::f32x4_pmax;
+
+/// Pool attributes and shapes, as JavaScript passes them: 16 u32 in this order.
+pub struct Geometry {
+    pub n: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride_h: usize,
+    pub stride_w: usize,
+    pub pad_top: usize,
+    pub pad_left: usize,
+    pub dil_h: usize,
+    pub dil_w: usize,
+    pub oh: usize,
+    pub ow: usize,
+}
+
+impl Geometry {
+    /// Checks the shape: None when a size is 0, a window would start past the input,
+    /// or a length overflows. Word order: n, c, h, w, kH, kW, sH, sW, pad_top,
+    /// pad_left, pad_bottom, pad_right, dH, dW, OH, OW (bottom/right pads are only
+    /// in OH/OW, worked out by the caller).
+    pub fn new(v: [u32; 16]) -> Option<Geometry> {
+        let [n, c, h, w, kh, kw, stride_h, stride_w, pad_top, pad_left, _, _, dil_h, dil_w, oh, ow] =
+            v.map(|v| v as usize);
+        if [h, w, kh, kw, stride_h, stride_w, dil_h, dil_w, oh, ow].contains(&0) {
+            return None;
+        }
+        // The last window must start inside the input or its leading padding.
+        if (oh - 1).checked_mul(stride_h)? >= h.checked_add(pad_top)?
+            || (ow - 1).checked_mul(stride_w)? >= w.checked_add(pad_left)?
+        {
+            return None;
+        }
+        // ... and its first tap inside the input must exist (pads smaller than the span).
+        if pad_top >= (kh - 1).checked_mul(dil_h)? + 1
+            || pad_left >= (kw - 1).checked_mul(dil_w)? + 1
+        {
+            return None;
+        }
+        let g = Geometry {
+            n,
+            c,
+            h,
+            w,
+            kh,
+            kw,
+            stride_h,
+            stride_w,
+            pad_top,
+            pad_left,
+            dil_h,
+            dil_w,
+            oh,
+            ow,
+        };
+        g.x_len()?;
+        g.y_len()?;
+        Some(g)
+    }
+
+    pub fn x_len(&self) -> Option<usize> {
+        self.n.checked_mul(self.c)?.checked_mul(self.h)?.checked_mul(self.w)
+    }
+
+    pub fn y_len(&self) -> Option<usize> {
+        self.n.checked_mul(self.c)?.checked_mul(self.oh)?.checked_mul(self.ow)
+    }
+}
+
+/// The taps t in [0, k) whose input index o * s - pad + t * d lies in [0, len), as a
+/// range of t, and the input index of the first one.
+#[inline(always)]
+fn taps(o: usize, s: usize, pad: usize, k: usize, d: usize, len: usize) -> (usize, usize, usize) {
+    let start = o * s; // input index + pad
+    if d == 1 {
+        // Without dilation, no division (this runs once per output value).
+        let first = pad.saturating_sub(start);
+        let last = k.min(len + pad - start).max(first);
+        return (first, last, start + first - pad);
+    }
+    let first = if start >= pad { 0 } else { (pad - start + d - 1) / d };
+    let mut last = k; // exclusive
+                      // index of tap t = start + t * d - pad < len  <=>  t * d < len + pad - start
+    let room = len + pad - start; // > 0: the window starts before len + pad
+    let fit = (room + d - 1) / d;
+    if fit < last {
+        last = fit;
+    }
+    (first, last.max(first), start + first * d - pad)
+}
+
+/// y = MaxPool(x). x: [N, C, H, W], y: [N, C, OH, OW]; rows: [W] scratch.
+///
+/// Per output row, two passes: the max over the window's input rows, column by column
+/// in SIMD (`f32x4.pmax` keeps the running max when the new lane is NaN), then the max
+/// over each window's columns of that row. Both passes take a value only when it is
+/// greater, so the result is the reference's (up to which of +0 and -0 wins a tie).
+pub fn maxpool_f32(g: &Geometry, x: &[f32], y: &mut [f32], rows: &mut [f32]) {
+    let plane = g.h * g.w;
+    let rows = &mut rows[..g.w];
+    for (x, y) in x.chunks_exact(plane).zip(y.chunks_exact_mut(g.oh * g.ow)) {
+        for (oy, y) in y.chunks_exact_mut(g.ow).enumerate() {
+            let (i0, i1, iy0) = taps(oy, g.stride_h, g.pad_top, g.kh, g.dil_h, g.h);
+            rows.fill(f32::NEG_INFINITY);
+            for i in 0..i1 - i0 {
+                let row = &x[(iy0 + i * g.dil_h) * g.w..][..g.w];
+                let mut r = rows.chunks_exact_mut(4);
+                let mut v = row.chunks_exact(4);
+                for (r, v) in (&mut r).zip(&mut v) {
+                    store4(r, f32x4_pmax(load4(r), load4(v)));
+                }
+                for (r, v) in r.into_remainder().iter_mut().zip(v.remainder()) {
+                    if *v > *r {
+                        *r = *v;
+                    }
+                }
+            }
+            for (ox, out) in y.iter_mut().enumerate() {
+                let (j0, j1, ix0) = taps(ox, g.stride_w, g.pad_left, g.kw, g.dil_w, g.w);
+                let mut m = f32::NEG_INFINITY;
+                for j in 0..j1 - j0 {
+                    let v = rows[ix0 + j * g.dil_w];
+                    if v > m {
+                        m = v;
+                    }
+                }
+                *out = m;
+            }
+        }
+    }
+}
