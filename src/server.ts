@@ -238,7 +238,17 @@ async function loadModel(config: Config, platform: Platform, logger: Logger): Pr
       `No Worker API on ${platform.profile.name}: running one thread, not ${config.threads}`,
     );
   }
-  const run = { ...config, threads, workers: platform.workers ? config.workers : undefined, log };
+  // The edge platforms have no GPU: `auto` skips the WebGPU probe there (it costs cold-start
+  // time, and where a software Vulkan driver is installed, tens of MB of RSS).
+  const edge = platform.profile.name !== "local";
+  const backend = edge && config.backend === "auto" ? "wasm" : config.backend;
+  const run = {
+    ...config,
+    backend,
+    threads,
+    workers: platform.workers ? config.workers : undefined,
+    log,
+  };
   const named = config.model ? namedEntry(config.model) : undefined;
   // On an edge platform a pinned zoo model that is not in the deployment (always so where code
   // is capped at 20 MB) is fetched into memory: its filesystem is read-only.

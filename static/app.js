@@ -283,12 +283,17 @@ function showPreview(file, note) {
 /**
  * Re-encodes images the server does not read (WebP, AVIF, BMP…) as PNG, when the browser can,
  * scaled so the shorter side is at most CONVERT_MAX_SIDE (the model looks at 256 px anyway).
+ * Large JPEGs and PNGs (a phone's 12 MP photo) are scaled the same way before upload, keeping
+ * their type: a smaller upload, and within the pixel caps of edge platforms (2.1 MP).
  */
 async function toServerFormat(file) {
-  if (SERVER_TYPES.has(file.type) || !file.type.startsWith("image/")) return { file };
+  if (!file.type.startsWith("image/")) return { file };
+  const shrinkable = file.type === "image/jpeg" || file.type === "image/png";
+  if (SERVER_TYPES.has(file.type) && !shrinkable) return { file };
   try {
     const bitmap = await createImageBitmap(file);
     const scale = Math.min(1, CONVERT_MAX_SIDE / Math.min(bitmap.width, bitmap.height));
+    if (shrinkable) return await shrunk(file, bitmap, scale);
     const canvas = document.createElement("canvas");
     canvas.width = Math.max(1, Math.round(bitmap.width * scale));
     canvas.height = Math.max(1, Math.round(bitmap.height * scale));
@@ -305,6 +310,27 @@ async function toServerFormat(file) {
   } catch {
     return { file }; // Let the server say why it cannot read it.
   }
+}
+
+/** `file` scaled by `scale` (< 1) in its own type, or unchanged; closes `bitmap`. */
+async function shrunk(file, bitmap, scale) {
+  const { width, height } = bitmap;
+  if (scale >= 1) {
+    bitmap.close();
+    return { file };
+  }
+  const canvas = document.createElement("canvas");
+  canvas.width = Math.max(1, Math.round(width * scale));
+  canvas.height = Math.max(1, Math.round(height * scale));
+  // createImageBitmap has applied the EXIF orientation; the new file has none.
+  canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+  bitmap.close();
+  const blob = await new Promise((resolve) => canvas.toBlob(resolve, file.type, 0.92));
+  if (!blob) return { file };
+  return {
+    file: new File([blob], file.name || "image", { type: file.type }),
+    note: `scaled from ${width}×${height} to ${canvas.width}×${canvas.height} in your browser`,
+  };
 }
 
 let choice = 0;

@@ -219,6 +219,18 @@ Deno.test({
         assert.equal(await page.locator("#local-error").innerText(), "");
       });
 
+      await t.step("a large JPEG is scaled in the browser before upload", async () => {
+        const large = new URL("../fixtures/jpeg_large_420.jpg", import.meta.url).pathname;
+        const answer = page.waitForResponse((r) => new URL(r.url()).pathname.endsWith("/predict"), {
+          timeout: 60_000,
+        });
+        await page.setInputFiles("#file-input", large);
+        await page.locator("#preview-caption", { hasText: /scaled from 1600×1067 to \d+×1024/ })
+          .waitFor({ timeout: 60_000 });
+        assert.equal((await answer).status(), 200);
+        assert.equal(await page.locator("#error").innerText(), "");
+      });
+
       await t.step("the page's own HTML, JS and CSS weigh at most 100 KB", async () => {
         const bytes = await page.evaluate<number>(`(() => {
           const own = (name) => {
