@@ -6,7 +6,7 @@
  * python3-pil is installed. Each variant's tensor is checked against the reference
  * first (mean and max |diff| in 0..1 pixel units), then timed.
  *
- *   deno task bench:decode [--runs 15]
+ *   deno task bench:decode [--runs 15] [--baseline OTHER_BUILD.wasm]
  *
  * Inputs are generated into tests/.out/bench_decode/ with ImageMagick (`convert`) from
  * tests/fixtures/rocket.jpg: a 4000x3000 JPEG (q85, 4:2:0, light noise so it is about
@@ -21,8 +21,13 @@ import { parseArgs } from "node:util";
 import { decodeImage, preprocess, type PreprocessSpec } from "../src/image/mod.ts";
 import { TORCHVISION_PREPROCESSING } from "../src/model/manifest.ts";
 import { decodePngFast } from "../src/image/png_fast.ts";
+import { useWasmResample } from "../src/image/_resample.ts";
+import { decodeJpegFast } from "../src/image/jpeg_fast.ts";
 
-const { values } = parseArgs({ args: Deno.args, options: { runs: { type: "string" } } });
+const { values } = parseArgs({
+  args: Deno.args,
+  options: { runs: { type: "string" }, baseline: { type: "string" } },
+});
 const runs = Number(values.runs ?? 15);
 const OUT = new URL("../tests/.out/bench_decode/", import.meta.url);
 const FIXTURE = new URL("../tests/fixtures/rocket.jpg", import.meta.url).pathname;
@@ -62,6 +67,44 @@ const median = (xs: number[]) => {
 };
 
 type Variant = { name: string; fn: (b: Uint8Array) => Promise<Float32Array> };
+
+// `--baseline FILE`: an earlier build of jpeg_decode.wasm (e.g. `git show HEAD~1:wasm/
+// decode/jpeg_decode.wasm > base.wasm`), timed beside this one on the 640x480 JPEG at full
+// size without the EXIF step: the baseline as jpeg_fast.ts used it before (a fresh
+// instance per image, the TypeScript resample), this build through decodeJpegFast, so a
+// change is measured in one interleaved run.
+const baselineModule = values.baseline
+  ? new WebAssembly.Module(await Deno.readFile(values.baseline))
+  : undefined;
+function bareDecode(module: WebAssembly.Module, b: Uint8Array) {
+  const w = new WebAssembly.Instance(module, {}).exports as unknown as {
+    memory: WebAssembly.Memory;
+    alloc(n: number): number;
+    jpeg_decode(p: number, n: number, d: number): number;
+  };
+  const p = w.alloc(b.length);
+  new Uint8Array(w.memory.buffer, p, b.length).set(b);
+  const r = w.jpeg_decode(p, b.length, 1);
+  if (r <= 0) throw new Error(`Cannot decode the bench image: status ${r}`);
+  const [width, height] = new Uint32Array(w.memory.buffer.slice(r, r + 8));
+  return { width, height, data: new Uint8Array(w.memory.buffer, r + 8, width * height * 4) };
+}
+const BARE: Variant[] = baselineModule
+  ? [{
+    name: `baseline: ${values.baseline}, fresh instance + TypeScript resample`,
+    fn: (b) => {
+      const was = useWasmResample(false);
+      try {
+        return Promise.resolve(preprocess(bareDecode(baselineModule, b), spec));
+      } finally {
+        useWasmResample(was);
+      }
+    },
+  }, {
+    name: "this build: decodeJpegFast + preprocess (no EXIF step)",
+    fn: async (b) => preprocess(await decodeJpegFast(b, 1), spec),
+  }]
+  : [];
 const VARIANTS: Variant[] = [
   {
     name: "current: imagescript full decode + resize",
@@ -173,7 +216,7 @@ console.log(
 for (
   const [label, path, variants] of [
     ["4000x3000 JPEG", jpeg12, VARIANTS],
-    ["640x480 JPEG", jpeg640, VARIANTS],
+    ["640x480 JPEG", jpeg640, [...VARIANTS, ...BARE]],
     ["4000x3000 PNG", png12, [VARIANTS[0], PNG_FAST]],
   ] as const
 ) {

@@ -3,6 +3,7 @@
  * configuration as its own `main.ts` process on loopback.
  *
  *   deno task bench [--duration 10] [--runs 15] [--out bench/results] [--skip-native]
+ *   deno task bench --only load   # 3. and 4., and the 1-thread time of 5. for the goal
  *
  * 1. Inputs: the synthetic AlexNet (generated when missing), its int8 version
  *    (`deno task quantize` when missing), and three images made now: a
@@ -41,8 +42,14 @@ const { values } = parseArgs({
     runs: { type: "string", default: "15" },
     out: { type: "string", default: "bench/results" },
     "skip-native": { type: "boolean", default: false },
+    only: { type: "string" },
   },
 });
+if (values.only !== undefined && values.only !== "load") {
+  throw new TypeError(`Cannot run --only ${values.only}: expected "load"`);
+}
+/** `--only load`: the load and full-queue parts, and the single-thread time the goal needs. */
+const LOAD_ONLY = values.only === "load";
 const DURATION = Number(values.duration);
 const RUNS = Number(values.runs);
 const started = performance.now();
@@ -446,7 +453,8 @@ note(
 const backendRows = [];
 let stageRows: StageRow[] = [];
 const list = configs(values["skip-native"]);
-const order = [...list, list[0]]; // the default configuration again at the end: drift
+// The default configuration again at the end: drift.
+const order = LOAD_ONLY ? [] : [...list, list[0]];
 const top1: Record<string, number> = {};
 for (const [i, config] of order.entries()) {
   note(
@@ -546,7 +554,7 @@ for (const [label, args] of OPTIONS.slice(0, 2)) {
 // 5. Inference alone: one session at batch 1/4/8 (micro-batching's ceiling), single thread, pool.
 note("inference alone: one session 2 threads batch 1, 4, 8; 1 thread; pool of 2");
 const alone = {
-  session_2_threads: await throughput([
+  session_2_threads: LOAD_ONLY ? undefined : await throughput([
     "--mode",
     "session",
     "--threads",
@@ -588,7 +596,7 @@ const results = {
 };
 const outDir = new URL(`${values.out.replace(/\/$/, "")}/`, ROOT);
 await Deno.mkdir(outDir, { recursive: true });
-const outFile = new URL(`${info.date.slice(0, 10)}.json`, outDir);
+const outFile = new URL(`${info.date.slice(0, 10)}${LOAD_ONLY ? "-load" : ""}.json`, outDir);
 await Deno.writeTextFile(outFile, JSON.stringify(results, null, 2) + "\n");
 await Deno.remove(dir, { recursive: true });
 
@@ -605,31 +613,35 @@ console.log(
     `${loadavgEnd.map((x) => x.toFixed(1)).join(" ")} at the end; Deno ${info.deno}; ` +
     `commit ${info.commit}; \`${info.command}\`; ${elapsed} s; images by ${tool}.\n`,
 );
-console.log("### Per-stage latency (wasm fp32, 2 threads; medians of /predict `timings_ms`, ms)\n");
-console.log(table(
-  ["image", "size", "decode", "preprocess", "inference", "total", "HTTP round trip"],
-  stageRows.map((r) => [
-    r.image,
-    `${(r.bytes / 1024).toFixed(0)} KB`,
-    r.decode,
-    r.preprocess,
-    r.inference,
-    r.total,
-    r.http,
-  ]),
-));
-console.log("\n### Inference per backend and precision (640×480 JPEG; cold start; peak RSS)\n");
-console.log(table(
-  ["backend", "threads", "inference (ms)", "total (ms)", "cold start (ms)", "peak RSS (MB)"],
-  backendRows.map((r) => [
-    r.label + (r.repeat ? " (again, last)" : ""),
-    r.threads,
-    r.inference_ms,
-    r.total_ms,
-    r.cold_start_ms,
-    r.peak_rss_mb,
-  ]),
-));
+if (!LOAD_ONLY) {
+  console.log(
+    "### Per-stage latency (wasm fp32, 2 threads; medians of /predict `timings_ms`, ms)\n",
+  );
+  console.log(table(
+    ["image", "size", "decode", "preprocess", "inference", "total", "HTTP round trip"],
+    stageRows.map((r) => [
+      r.image,
+      `${(r.bytes / 1024).toFixed(0)} KB`,
+      r.decode,
+      r.preprocess,
+      r.inference,
+      r.total,
+      r.http,
+    ]),
+  ));
+  console.log("\n### Inference per backend and precision (640×480 JPEG; cold start; peak RSS)\n");
+  console.log(table(
+    ["backend", "threads", "inference (ms)", "total (ms)", "cold start (ms)", "peak RSS (MB)"],
+    backendRows.map((r) => [
+      r.label + (r.repeat ? " (again, last)" : ""),
+      r.threads,
+      r.inference_ms,
+      r.total_ms,
+      r.cold_start_ms,
+      r.peak_rss_mb,
+    ]),
+  ));
+}
 console.log("\n### Load (autocannon, 640×480 JPEG, loopback, synthetic fp32)\n");
 console.log(table(
   ["option", "connections", "requests/s", "p50 (ms)", "p99 (ms)", "p99/p50", "non-2xx", "errors"],
@@ -686,7 +698,9 @@ console.log(table(
   [
     [
       "one session, 2 threads",
-      ...["1", "4", "8"].map((b) => r1(alone.session_2_threads.msPerImage[b])),
+      ...["1", "4", "8"].map((b) =>
+        alone.session_2_threads ? r1(alone.session_2_threads.msPerImage[b]) : null
+      ),
     ],
     ["one session, 1 thread", r1(alone.session_1_thread.msPerImage["1"]), null, null],
     [

@@ -9,28 +9,72 @@
  */
 import type { DecodedImage } from "./decoded_image.ts";
 import type { Taps } from "./_filter.ts";
+import { resampleRgbWasm } from "./jpeg_fast.ts";
+
+let wasmFailed = false;
+let wasmEnabled = true;
 
 /**
- * Resamples the RGB channels of `img` with per-axis taps.
+ * Turns the WebAssembly kernel of {@linkcode resampleRgb} off (or back on), so a benchmark
+ * can time the reference in place; returns the previous setting.
+ */
+export function useWasmResample(enabled: boolean): boolean {
+  const was = wasmEnabled;
+  wasmEnabled = enabled;
+  return was;
+}
+
+/**
+ * Resamples the RGB channels of `img` with per-axis taps: the WebAssembly kernel
+ * (`resampleRgbWasm`, same results bit for bit) when the decoder module is available,
+ * else {@linkcode resampleRgbReference}.
  *
  * img: RGBA u8 [H, W, 4] -> returns RGB float [yt.length, xt.length, 3], in
  * 0..255, not rounded. Outputs with no taps (padding) are 0.
  */
 export function resampleRgb(img: DecodedImage, xt: Taps, yt: Taps): Float32Array {
+  const rows = usedRows(yt);
+  if (!rows) return new Float32Array(yt.length * xt.length * 3);
+  if (wasmEnabled && !wasmFailed) {
+    try {
+      const out = resampleRgbWasm(img.data, img.width, rows, xt, yt);
+      if (out) return out;
+    } catch (e) {
+      // A trap (a bug) or no memory: the reference gives the same result, so say so once.
+      wasmFailed = true;
+      console.warn(`Cannot resample in WebAssembly, using JavaScript from now on: ${e}`);
+    }
+  }
+  return resampleRgbReference(img, xt, yt);
+}
+
+// Only the source rows some output row reads ([first, end)), so a center crop skips the rest.
+function usedRows(yt: Taps): [number, number] | undefined {
+  let rowLo = Infinity, rowHi = -Infinity;
+  for (let k = 0; k < yt.length; k++) {
+    if (yt.count[k] === 0) continue;
+    rowLo = Math.min(rowLo, yt.start[k]);
+    rowHi = Math.max(rowHi, yt.start[k] + yt.count[k]);
+  }
+  return rowLo < rowHi ? [rowLo, rowHi] : undefined;
+}
+
+/**
+ * The plain resample that {@linkcode resampleRgb}'s WebAssembly kernel is checked against:
+ * horizontal sums in float64 stored as float32, then vertical steps on float32 rows.
+ *
+ * img: RGBA u8 [H, W, 4] -> returns RGB float [yt.length, xt.length, 3], in
+ * 0..255, not rounded. Outputs with no taps (padding) are 0.
+ */
+export function resampleRgbReference(img: DecodedImage, xt: Taps, yt: Taps): Float32Array {
   const src = img.data;
   const srcW = img.width;
   const outW = xt.length;
   const outH = yt.length;
   const out = new Float32Array(outH * outW * 3);
-
-  // Only the source rows some output row reads: a center crop skips the rest.
-  let rowLo = Infinity, rowHi = -Infinity;
-  for (let k = 0; k < outH; k++) {
-    if (yt.count[k] === 0) continue;
-    rowLo = Math.min(rowLo, yt.start[k]);
-    rowHi = Math.max(rowHi, yt.start[k] + yt.count[k]);
-  }
-  if (rowLo >= rowHi) return out;
+  const rows = usedRows(yt);
+  if (!rows) return out;
+  const [rowLo, rowHi] = rows;
 
   // Horizontal pass. tmp: RGB float [rowHi - rowLo, outW, 3]
   const tmp = new Float32Array((rowHi - rowLo) * outW * 3);

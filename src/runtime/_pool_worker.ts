@@ -6,11 +6,16 @@
  *
  * Messages in: `{ type: "init", model, options }` (answered
  * `{ type: "ready", inputShape, kernels }` or `{ type: "failed", message }`),
- * then `{ type: "run" | "capture", id, data, dims }` (answered
- * `{ id, ok: true, result }` or `{ id, ok: false, message }`).
+ * then `{ type: "run" | "capture", id, data, dims }` or
+ * `{ type: "image", id, bytes, maxPixels, spec }` (decode, preprocess and
+ * run one encoded image here, off the server's thread), answered
+ * `{ id, ok: true, result }` or `{ id, ok: false, message, code }` (`code`:
+ * a {@linkcode ClassifierError}'s, so a decode error keeps its 4xx).
  *
  * @module
  */
+import { ClassifierError, type ErrorCode } from "../errors.ts";
+import { decodeImage, preprocess, type PreprocessSpec } from "../image/mod.ts";
 import type { Backend, BackendOutput } from "./backend.ts";
 import { createWasmBackend, type WasmBackendOptions } from "./wasm.ts";
 
@@ -23,11 +28,31 @@ export interface PoolInit {
 }
 
 /** A `run` or `capture` message: x: [N, C, H, W]. */
-export interface PoolTask {
+export interface PoolTensorTask {
   type: "run" | "capture";
   id: number;
   data: Float32Array;
   dims: number[];
+}
+
+/** An `image` message: one encoded image, decoded for `spec`, run as x: [1, 3, H, W]. */
+export interface PoolImageTask {
+  type: "image";
+  id: number;
+  bytes: Uint8Array;
+  maxPixels?: number;
+  spec: PreprocessSpec;
+}
+
+/** Work for a worker. */
+export type PoolTask = PoolTensorTask | PoolImageTask;
+
+/** A failed task's answer; `code` is set when the error was a {@linkcode ClassifierError}. */
+export interface PoolFailure {
+  id: number;
+  ok: false;
+  message: string;
+  code?: ErrorCode;
 }
 
 interface Port {
@@ -53,19 +78,37 @@ async function init(message: PoolInit): Promise<void> {
   }
 }
 
+/** Decode -> preprocess -> run, timing the first two as Classifier.classify does. */
+async function image(session: Backend, message: PoolImageTask): Promise<void> {
+  const { id, bytes, maxPixels, spec } = message;
+  const t0 = performance.now();
+  const decoded = await decodeImage(bytes, { maxPixels, fitFor: spec });
+  const t1 = performance.now();
+  const x = preprocess(decoded, spec); // x: [1, 3, H, W]
+  const t2 = performance.now();
+  const out = await session.run(x, [1, 3, spec.height, spec.width]);
+  const result = { ...out, timings: { decode: t1 - t0, preprocess: t2 - t1 } };
+  port.postMessage({ id, ok: true, result }, movable(out));
+}
+
 async function task(message: PoolTask): Promise<void> {
-  const { id, type, data, dims } = message;
+  const { id } = message;
   try {
     if (!backend) throw new TypeError("Cannot run the model: the worker has no session yet");
-    if (type === "run") {
-      const result = await backend.run(data, dims);
+    if (message.type === "image") {
+      await image(backend, message);
+    } else if (message.type === "run") {
+      const result = await backend.run(message.data, message.dims);
       port.postMessage({ id, ok: true, result }, movable(result));
     } else {
-      const result = await backend.capture(data, dims);
+      const result = await backend.capture(message.data, message.dims);
       port.postMessage({ id, ok: true, result }, Object.values(result).flatMap(movable));
     }
   } catch (e) {
-    port.postMessage({ id, ok: false, message: (e as Error).message ?? String(e) });
+    // Errors cross as values: the message, and the code of one a user may see.
+    const failure: PoolFailure = { id, ok: false, message: (e as Error).message ?? String(e) };
+    if (e instanceof ClassifierError) failure.code = e.code;
+    port.postMessage(failure);
   }
 }
 

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import type { PreprocessSpec } from "../image/mod.ts";
 
 /** What a backend needs to know about the graph it runs. */
 export interface GraphIo {
@@ -37,6 +38,18 @@ export interface Backend {
    * outputs of the layers around our kernels), copied.
    */
   capture(input: Float32Array, dims: readonly number[]): Promise<Record<string, BackendOutput>>;
+  /**
+   * Optional: decodes one encoded image (within `maxPixels`, for `spec`),
+   * preprocesses it and runs it as x: [1, 3, H, W] where the backend runs
+   * (the worker pool: in a Worker, off the caller's thread); returns y: [1, K]
+   * and the decode and preprocess times in ms. Decode errors reject with the
+   * same `ClassifierError` (code and message) as decoding on the caller's thread.
+   * Without it, Classifier.classify decodes and preprocesses itself.
+   */
+  classifyImage?(
+    bytes: Uint8Array,
+    options: { maxPixels?: number; spec: PreprocessSpec },
+  ): Promise<BackendOutput & { timings: { decode: number; preprocess: number } }>;
   /** Frees the session. */
   release(): Promise<void>;
 }

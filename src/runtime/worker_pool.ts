@@ -2,10 +2,12 @@
  * Several single-threaded onnxruntime-web sessions, one per Worker, behind
  * the one {@linkcode Backend} contract (`--workers N`). Each run goes to an
  * idle worker; the rest wait in arrival order, at most `maxQueue` waiting
- * plus running. Inference never runs on the server's thread, so the event
- * loop keeps accepting, decoding and refusing requests while every worker is
- * busy. Each worker holds its own copy of the model (fp32 AlexNet: 244 MB of
- * weights, plus onnxruntime's), which is what this costs.
+ * plus running. With `classifyImage` a worker also decodes and preprocesses
+ * the request's image, so neither inference nor decoding runs on the
+ * server's thread: the event loop only accepts, admits and refuses requests
+ * while every worker is busy. Each worker holds its own copy of the model
+ * (fp32 AlexNet: 244 MB of weights, plus onnxruntime's), which is what this
+ * costs.
  *
  * @module
  */
@@ -13,7 +15,13 @@ import { ClassifierError } from "../errors.ts";
 import type { Backend, BackendOutput } from "./backend.ts";
 import { availableCores, type WasmBackendOptions } from "./wasm.ts";
 import { QueueFullError } from "./_bounded_queue.ts";
-import type { PoolInit, PoolTask } from "./_pool_worker.ts";
+import type {
+  PoolFailure,
+  PoolImageTask,
+  PoolInit,
+  PoolTask,
+  PoolTensorTask,
+} from "./_pool_worker.ts";
 
 const WORKER_URL = new URL("./_pool_worker.ts", import.meta.url);
 
@@ -30,10 +38,11 @@ export interface WorkerPoolOptions extends WasmBackendOptions {
   workers?: number;
 }
 
+/** What a worker is sent, less the id the pool gives it. */
+type Work = Omit<PoolTensorTask, "id"> | Omit<PoolImageTask, "id">;
+
 interface Task {
-  type: PoolTask["type"];
-  data: Float32Array;
-  dims: number[];
+  work: Work;
   resolve: (value: unknown) => void;
   reject: (reason: Error) => void;
 }
@@ -125,18 +134,18 @@ export async function createWorkerPoolBackend(
       const task = waiting.shift();
       if (!task) return;
       member.task = task;
-      const message: PoolTask = { type: task.type, id: nextId++, data: task.data, dims: task.dims };
+      const message: PoolTask = { ...task.work, id: nextId++ };
       member.worker.postMessage(message);
     }
   };
 
   for (const member of members) {
     member.worker.onmessage = (event: MessageEvent) => {
-      const { ok, result, message } = event.data;
+      const { ok, result, message, code } = event.data as PoolFailure & { result: unknown };
       const task = member.task;
       member.task = undefined;
       if (ok) task?.resolve(result);
-      else task?.reject(new Error(message));
+      else task?.reject(code ? new ClassifierError(code, message) : new Error(message));
       pump();
     };
     member.worker.onerror = (event: ErrorEvent) => {
@@ -156,19 +165,13 @@ export async function createWorkerPoolBackend(
     };
   }
 
-  const submit = <T>(type: Task["type"], data: Float32Array, dims: readonly number[]) => {
+  const submit = <T>(work: Work) => {
     if (closed || members.length === 0) {
       return Promise.reject(new TypeError("Cannot run the model: the worker pool is closed"));
     }
     if (waiting.length + busy() >= capacity) return Promise.reject(new QueueFullError(capacity));
     return new Promise<T>((resolve, reject) => {
-      waiting.push({
-        type,
-        data,
-        dims: [...dims],
-        resolve: resolve as (v: unknown) => void,
-        reject,
-      });
+      waiting.push({ work, resolve: resolve as (v: unknown) => void, reject });
       pump();
     });
   };
@@ -182,8 +185,12 @@ export async function createWorkerPoolBackend(
     get queueDepth() {
       return waiting.length + busy();
     },
-    run: (data, dims) => submit<BackendOutput>("run", data, dims),
-    capture: (data, dims) => submit<Record<string, BackendOutput>>("capture", data, dims),
+    run: (data, dims) => submit<BackendOutput>({ type: "run", data, dims: [...dims] }),
+    capture: (data, dims) =>
+      submit<Record<string, BackendOutput>>({ type: "capture", data, dims: [...dims] }),
+    // The bytes are copied to the worker (the caller keeps its buffer).
+    classifyImage: (bytes, { maxPixels, spec }) =>
+      submit({ type: "image", bytes, maxPixels, spec }),
     release() {
       closed = true;
       for (const task of waiting.splice(0)) {

@@ -205,3 +205,16 @@ Deno.test("fast JPEG path keeps the classifier's top-5 on the real photos", asyn
   // The check means something only if the model tells the photos apart.
   assert.ok(seen.size >= 3, `the model gives ${seen.size} distinct top-5 lists`);
 });
+
+Deno.test("decodeJpegFast gives each image its own pixels while reusing its instance", async () => {
+  const [a, b] = [await fixture("chelsea.jpg"), await fixture("camera_gray.jpg")];
+  const first = await decodeJpegFast(a);
+  const copy = first.data.slice();
+  // A failed decode and two more decodes in between must leave the first image untouched.
+  await assert.rejects(decodeJpegFast(a.subarray(0, 300)), JpegFastError);
+  const other = await decodeJpegFast(b);
+  const again = await decodeJpegFast(a);
+  assert.deepEqual(first.data, copy);
+  assert.deepEqual(again.data, copy);
+  assert.notEqual(other.data.buffer, first.data.buffer);
+});

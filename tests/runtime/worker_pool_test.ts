@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
 import { createApp } from "../../src/api/mod.ts";
+import { Classifier } from "../../src/classify/classifier.ts";
 import { loadClassifier } from "../../src/classify/load.ts";
 import { parseConfig } from "../../src/config.ts";
 import { ClassifierError } from "../../src/errors.ts";
+import { loadModel } from "../../src/model/store.ts";
 import { QueueFullError } from "../../src/runtime/_bounded_queue.ts";
 import { createBackend, createWasmBackend } from "../../src/runtime/mod.ts";
 import { createWorkerPoolBackend } from "../../src/runtime/worker_pool.ts";
@@ -121,6 +123,81 @@ Deno.test({
       body.predictions.map((p: { index: number }) => p.index),
       want.predictions.map((p) => p.index),
     );
+    await Promise.all([pooled.release(), one.release()]);
+  },
+});
+
+Deno.test({
+  name: "the pool decodes and preprocesses in its workers and answers as one session: " +
+    "same top-k and probabilities, every stage timed",
+  ...t,
+  async fn() {
+    const paths = await writeTinyModel(64, 48);
+    const model = await loadModel(new URL(`file://${paths.manifest}`));
+    const pool = await createWorkerPoolBackend(model.bytes, { ...io, workers: 2 });
+    // The image path only: a tensor run from this thread would fail the test.
+    const pooled = new Classifier(model, {
+      ...pool,
+      run: () => Promise.reject(new Error("the pool path ran a tensor from the server thread")),
+    });
+    const one = await loadClassifier({ ...paths, backend: "wasm" });
+    const names = ["chelsea.jpg", "chelsea_exif6.jpg", "coffee.png", "chelsea_animated.gif"];
+    const photos = await Promise.all(names.map(fixture));
+    // Concurrently, as a server would: 2 running, 2 waiting.
+    const got = await Promise.all(photos.map((photo) => pooled.classify(photo, 4)));
+    for (const [i, photo] of photos.entries()) {
+      const want = await one.classify(photo, 4);
+      assert.deepEqual(
+        got[i].predictions.map((p) => [p.index, p.label]),
+        want.predictions.map((p) => [p.index, p.label]),
+        names[i],
+      );
+      assertClose(
+        Float32Array.from(got[i].predictions, (p) => p.score),
+        Float32Array.from(want.predictions, (p) => p.score),
+        names[i],
+      );
+      const { decode, preprocess, inference, total } = got[i].timings_ms;
+      for (const ms of [decode, preprocess, inference, total]) assert.ok(ms >= 0, names[i]);
+      assert.ok(Math.abs(decode + preprocess + inference - total) <= 0.02, names[i]);
+    }
+    await Promise.all([pool.release(), one.release()]);
+  },
+});
+
+Deno.test({
+  name: "a corrupt or oversized image through the pool gives the one-session path's 422 error",
+  ...t,
+  async fn() {
+    const paths = await writeTinyModel(64, 48);
+    const pooled = await loadClassifier({ ...paths, backend: "wasm", workers: 2 });
+    const one = await loadClassifier({ ...paths, backend: "wasm" });
+    const photo = await fixture("chelsea.jpg");
+    const corrupt = [
+      photo.slice(0, 300), // a JPEG cut short
+      Uint8Array.from(photo, (b, i) => (i > 20 && i < 2000 ? 0xff - b : b)), // scrambled tables
+      Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13), // bare PNG header
+    ];
+    for (const [i, body] of corrupt.entries()) {
+      const answers = await Promise.all([pooled, one].map(async (classifier) => {
+        const res = await createApp({ classifier }).request("/predict", { method: "POST", body });
+        const json = await res.json();
+        assert.equal(typeof json.error.request_id, "string");
+        delete json.error.request_id; // one per request
+        return { status: res.status, body: json };
+      }));
+      assert.equal(answers[1].status, 422, `corrupt ${i}: ${JSON.stringify(answers[1].body)}`);
+      assert.equal(answers[1].body.error.code, "decode_failed");
+      assert.deepEqual(answers[0], answers[1], `corrupt ${i}`);
+    }
+    // Over the pixel limit: the same ClassifierError, code and message.
+    const errors = await Promise.all(
+      [pooled, one].map((c) => c.classify(photo, 4, { maxPixels: 1000 }).catch((e) => e)),
+    );
+    for (const e of errors) assert.ok(e instanceof ClassifierError, String(e));
+    const [fromPool, fromOne] = errors.map((e) => [e.code, e.message, e.status]);
+    assert.deepEqual(fromPool, fromOne);
+    assert.deepEqual(fromPool.slice(0, 1).concat(fromPool[2]), ["decode_failed", 422]);
     await Promise.all([pooled.release(), one.release()]);
   },
 });
