@@ -528,7 +528,8 @@ if (import.meta.main) {
       image: values.image,
       killAtCap: values["kill-at-cap"],
       // The server applies no profile (so refuses nothing); the harness still measures against it.
-      env: values.unchecked ? { EDGE_PROFILE: "local" } : undefined,
+      // No WebGPU probe either: edge platforms have no GPU (and the probe costs RSS here).
+      env: values.unchecked ? { EDGE_PROFILE: "local", BACKEND: "wasm" } : undefined,
     });
     reports.push(report);
     if (!values.json && !values.markdown) console.log(formatReport(report) + "\n");
