@@ -27,6 +27,7 @@
  *
  * @module
  */
+import { freePort, processMemory, readLines } from "../tests/_process.ts";
 import { parseArgs } from "node:util";
 import { createHash } from "node:crypto";
 import {
@@ -95,35 +96,6 @@ export interface EdgeSimReport {
   predictStatuses: number[];
   /** The server's last lines, for a failure's message. */
   log: string[];
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
-
-async function readLines(stream: ReadableStream<Uint8Array>, out: string[]): Promise<void> {
-  let rest = "";
-  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-    const parts = (rest + chunk).split("\n");
-    rest = parts.pop() ?? "";
-    out.push(...parts);
-    if (out.length > 5_000) out.splice(0, out.length - 2_500);
-  }
-  if (rest) out.push(rest);
-}
-
-async function memory(pid: number): Promise<{ rss: number; peak: number }> {
-  try {
-    const status = await Deno.readTextFile(`/proc/${pid}/status`);
-    const kb = (key: string) =>
-      Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? 0) * 1024;
-    return { rss: kb("VmRSS"), peak: kb("VmHWM") };
-  } catch {
-    return { rss: 0, peak: 0 };
-  }
 }
 
 /** CPU time a process has used (user + system, all threads), ms, from /proc (Linux; 0 elsewhere). */
@@ -254,7 +226,10 @@ export async function runEdgeSim(options: EdgeSimOptions): Promise<EdgeSimReport
     stderr: "piped",
   }).spawn();
   const lines: string[] = [];
-  const drained = Promise.all([readLines(child.stdout, lines), readLines(child.stderr, lines)]);
+  const drained = Promise.all([
+    readLines(child.stdout, lines, 5_000),
+    readLines(child.stderr, lines, 5_000),
+  ]);
   let exited = false;
   const status = child.status.then((s) => {
     exited = true;
@@ -266,7 +241,7 @@ export async function runEdgeSim(options: EdgeSimOptions): Promise<EdgeSimReport
   let killedOverCap = false;
   const cap = profile.memoryBytes!;
   const watch = setInterval(async () => {
-    const { rss } = await memory(child.pid);
+    const { rss } = await processMemory(child.pid);
     peakSample = Math.max(peakSample, rss);
     if (options.killAtCap && rss > cap && !exited && !killedOverCap) {
       killedOverCap = true;
@@ -275,7 +250,7 @@ export async function runEdgeSim(options: EdgeSimOptions): Promise<EdgeSimReport
   }, 50);
   let lastPeak = 0;
   const notePeak = async () => {
-    if (!exited) lastPeak = Math.max(lastPeak, (await memory(child.pid)).peak);
+    if (!exited) lastPeak = Math.max(lastPeak, (await processMemory(child.pid)).peak);
   };
 
   const report: EdgeSimReport = {

@@ -29,6 +29,7 @@
  *
  * @module
  */
+import { freePort, processMemory } from "../tests/_process.ts";
 import { Buffer } from "node:buffer";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
@@ -188,18 +189,6 @@ interface Server {
   stop(): Promise<void>;
 }
 
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = l.addr as Deno.NetAddr;
-  l.close();
-  return port;
-}
-
-async function peakRss(pid: number): Promise<number> {
-  const status = await Deno.readTextFile(`/proc/${pid}/status`).catch(() => "");
-  return Number(/^VmHWM:\s+(\d+) kB/m.exec(status)?.[1] ?? 0) * 1024;
-}
-
 /** Starts main.ts and waits for its first 200 from /predict (polling every 20 ms). */
 async function startServer(args: string[], probe: BenchImage): Promise<Server> {
   const port = freePort();
@@ -253,7 +242,7 @@ async function startServer(args: string[], probe: BenchImage): Promise<Server> {
     url,
     pid: child.pid,
     coldStartMs: performance.now() - t0,
-    peakRss: () => peakRss(child.pid),
+    peakRss: async () => (await processMemory(child.pid)).peak,
     stop,
   };
 }

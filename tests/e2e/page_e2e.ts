@@ -5,6 +5,7 @@
  * Run with `deno task test:e2e`. Needs Chromium at /usr/bin/chromium (`apt-get install -y
  * chromium`) or at $CHROMIUM. Not part of `deno task test` (the file name does not end in _test).
  */
+import { freePort } from "../_process.ts";
 import assert from "node:assert/strict";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 
@@ -14,14 +15,6 @@ const CHROMIUM = Deno.env.get("CHROMIUM") ?? "/usr/bin/chromium";
 const FIXTURE = new URL("../fixtures/chelsea.jpg", import.meta.url).pathname;
 /** The page's own HTML + JS + CSS, onnxruntime-web and the model not counted. */
 const PAGE_BUDGET = 100 * 1024;
-
-/** A free TCP port on loopback (closed again before the server takes it). */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
 
 /** The real server, as `deno task start` runs it, on the synthetic model. */
 async function startServer() {

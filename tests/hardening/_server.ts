@@ -6,6 +6,8 @@
  * @module
  */
 
+import { freePort, processMemory, readLines } from "../_process.ts";
+
 const ROOT = new URL("../../", import.meta.url);
 
 /** A running server process. */
@@ -29,36 +31,6 @@ export interface StartOptions {
   args?: string[];
   /** How long to wait for /readyz (default 120 s: the synthetic AlexNet takes seconds). */
   readyTimeoutMs?: number;
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
-
-async function readLines(stream: ReadableStream<Uint8Array>, out: string[]): Promise<void> {
-  let rest = "";
-  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-    const parts = (rest + chunk).split("\n");
-    rest = parts.pop() ?? "";
-    out.push(...parts);
-    if (out.length > 20_000) out.splice(0, out.length - 10_000);
-  }
-  if (rest) out.push(rest);
-}
-
-/** Reads VmRSS and VmHWM of a process (Linux); zeros elsewhere. */
-export async function processMemory(pid: number): Promise<{ rss: number; peak: number }> {
-  try {
-    const status = await Deno.readTextFile(`/proc/${pid}/status`);
-    const kb = (key: string) =>
-      Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? 0) * 1024;
-    return { rss: kb("VmRSS"), peak: kb("VmHWM") };
-  } catch {
-    return { rss: 0, peak: 0 };
-  }
 }
 
 /**
