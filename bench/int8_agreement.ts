@@ -11,12 +11,15 @@
  *       [--runtime ort|ours] [--label text] [--save model.onnx]
  *
  * `--opt` sets one {@linkcode QuantizeOptions} field (numbers and booleans are
- * parsed), e.g. `--opt method=percentile --opt weightRounding=nearest`.
- * `--ablate activations` removes the activations' Q/DQ pairs from the
- * quantized model (weight-only int8: an error budget, not a model our kernels
- * take); `--ablate weights` puts the float weights back (activation-only).
+ * parsed; `weightOnly` takes a comma-separated list), e.g. `--opt method=percentile
+ * --opt weightRounding=nearest --opt weightOnly=Gemm,Conv`.
+ * The default model is weight-only int8 (no activation Q/DQ); `--opt weightOnly=`
+ * (empty) writes the uint8-activation QDQ model the ablations take apart:
+ * `--ablate activations` removes its activations' Q/DQ pairs (`activations-but=a,b`
+ * all but those), `--ablate weights` puts the float weights back (activation-only).
  * `--runtime ours` runs the int8 model on our kernels (src/runtime) instead of
- * onnxruntime's evaluation of the QDQ graph.
+ * onnxruntime's evaluation of the graph; layers left without an input Q/DQ run
+ * there as weight-only layers (input rounded per call to up to int16).
  *
  * @module
  */
@@ -123,7 +126,9 @@ function parseOpt(pairs: string[]): QuantizeOptions {
   const out: Record<string, unknown> = {};
   for (const p of pairs) {
     const [k, v] = p.split("=");
-    out[k] = v === "true" ? true : v === "false" ? false : v !== "" && !isNaN(+v) ? +v : v;
+    // A list: `--opt weightOnly=Gemm,conv1_1` (empty: none).
+    if (k === "weightOnly") out[k] = v.split(",").filter((x) => x !== "");
+    else out[k] = v === "true" ? true : v === "false" ? false : v !== "" && !isNaN(+v) ? +v : v;
   }
   return out as QuantizeOptions;
 }

@@ -32,6 +32,13 @@ export interface Config {
    * --workers, env WORKERS; default 0: one session). See README, "Serving under load".
    */
   workers?: number;
+  /**
+   * Where the one session (`--workers 0`) runs inference and decodes images (flag
+   * --inference-thread, env INFERENCE_THREAD): `worker`, one dedicated Worker, so the server's
+   * thread only does HTTP and admission; or `main`, the server's thread. Default: `worker` on a
+   * self-hosted server, `main` on an edge profile. See README, "Serving under load".
+   */
+  inferenceThread?: "worker" | "main";
   /** Largest accepted request body in bytes (flag --max-body, env MAX_BODY; default 10 MB). */
   maxBodyBytes: number;
   /** Seed of the synthetic weights (flag --seed, env SEED; default 1). */
@@ -155,6 +162,7 @@ export function parseConfig(
       manifest: { type: "string" },
       threads: { type: "string" },
       workers: { type: "string" },
+      "inference-thread": { type: "string" },
       "max-body": { type: "string" },
       seed: { type: "string" },
       backend: { type: "string" },
@@ -180,6 +188,12 @@ export function parseConfig(
   const port = get("port", "PORT");
   const threads = get("threads", "THREADS");
   const workers = get("workers", "WORKERS");
+  const inferenceThread = get("inference-thread", "INFERENCE_THREAD")?.trim() || undefined;
+  if (inferenceThread !== undefined && inferenceThread !== "worker" && inferenceThread !== "main") {
+    throw new RangeError(
+      `Cannot use inference-thread=${inferenceThread}: expected "worker" or "main"`,
+    );
+  }
   const maxBody = get("max-body", "MAX_BODY");
   const seed = get("seed", "SEED");
   const lrn = get("lrn", "LRN");
@@ -231,6 +245,7 @@ export function parseConfig(
     manifest: get("manifest", "MODEL_MANIFEST") || undefined,
     threads: threads === undefined ? undefined : integer("threads", threads, 1, 64),
     workers: workers === undefined ? undefined : integer("workers", workers, 0, 64),
+    inferenceThread,
     maxBodyBytes: maxBody === undefined ? 10 * 1024 * 1024 : parseSize(maxBody),
     seed: seed === undefined ? 1 : integer("seed", seed, 0, 2 ** 32 - 1),
     backend: backend as BackendRequest,

@@ -40,6 +40,7 @@ import { namedEntry } from "./model/zoo.ts";
 import {
   checkModelFits,
   detectPlatform,
+  modelRuntime,
   type Platform,
   profileNamed,
   residentMemoryWarning,
@@ -242,11 +243,21 @@ async function loadModel(config: Config, platform: Platform, logger: Logger): Pr
   // time, and where a software Vulkan driver is installed, tens of MB of RSS).
   const edge = platform.profile.name !== "local";
   const backend = edge && config.backend === "auto" ? "wasm" : config.backend;
+  // Self-hosted, the one session runs in its own Worker (the server's thread then answers, and
+  // refuses, while it infers); an edge profile keeps it on this thread, as asked or by default.
+  const inferenceWorker = platform.workers &&
+    (config.inferenceThread ?? (edge ? "main" : "worker")) === "worker";
+  if (!platform.workers && config.inferenceThread === "worker") {
+    logger.warn(
+      `No Worker API on ${platform.profile.name}: inference runs on the server's thread`,
+    );
+  }
   const run = {
     ...config,
     backend,
     threads,
     workers: platform.workers ? config.workers : undefined,
+    inferenceWorker,
     log,
   };
   const named = config.model ? namedEntry(config.model) : undefined;
@@ -270,8 +281,16 @@ async function loadModel(config: Config, platform: Platform, logger: Logger): Pr
   if (choice.notice) logger.warn(choice.notice);
   const { bytes, precision } = await sizeOf(choice);
   const what = choice.model?.slice(choice.model.lastIndexOf("/") + 1) ?? SYNTHETIC_NAME;
-  checkModelFits(platform.profile, what, bytes, precision);
+  checkModelFits(platform.profile, what, bytes, precision, runtimeOf(precision, config, platform));
   return await loadClassifier({ ...run, ...choice });
+}
+
+/** Who will run a model of `precision` here (`--workers` only counts where Workers exist). */
+function runtimeOf(precision: string, config: Config, platform: Platform) {
+  return modelRuntime(precision, {
+    ...config,
+    workers: platform.workers ? config.workers : undefined,
+  });
 }
 
 /** The file size and precision of a start-up choice, for the memory check. */
@@ -331,12 +350,16 @@ async function remoteModel(
     );
   }
   const precision = manifest.precision ?? named?.precision ?? "fp32";
-  if (size !== undefined) checkModelFits(platform.profile, manifest.name, size, precision);
+  // Who runs it decides the memory: int8 on our kernels needs far less than on onnxruntime.
+  const runtime = runtimeOf(precision, config, platform);
+  if (size !== undefined) {
+    checkModelFits(platform.profile, manifest.name, size, precision, runtime);
+  }
   const sources = config.modelUrls.length > 0
     ? config.modelUrls
     : sourcesFor(named!, { mirrors: config.mirrors });
   const bytes = await fetchModelBytes(sources, { sha256, bytes: size, log });
-  checkModelFits(platform.profile, manifest.name, bytes.length, precision);
+  checkModelFits(platform.profile, manifest.name, bytes.length, precision, runtime);
   const labels = manifest.labels === "imagenet_labels.json" ? imagenetLabels() : parseLabels(
     await Deno.readTextFile(new URL(manifest.labels, manifestUrl)),
     manifest.labels,

@@ -12,6 +12,8 @@ export function healthRoutes(state: ServerState): Hono {
   return new Hono()
     .get("/healthz", (c) => c.json({ status: "ok" }))
     .get("/readyz", (c) => {
+      const failure = state.classifier?.failure;
+      if (failure) return errorResponse(c, "not_ready", failure);
       if (state.classifier) return c.json({ status: "ready", model: state.classifier.info.name });
       return errorResponse(c, "not_ready", notReadyMessage(state));
     });

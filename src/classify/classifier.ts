@@ -111,6 +111,11 @@ export class Classifier {
     return this.#labels.length;
   }
 
+  /** Why the backend can no longer classify (see Backend.failure), else undefined. */
+  get failure(): string | undefined {
+    return this.#backend.failure;
+  }
+
   /** Inference runs waiting or in progress on the backend. */
   get queueDepth(): number {
     return this.#backend.queueDepth;

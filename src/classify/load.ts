@@ -31,6 +31,8 @@ export interface LoadOptions {
   threads?: number;
   /** wasm: that many single-threaded sessions in Workers instead of one session (0: one). */
   workers?: number;
+  /** wasm, one session: run it in one dedicated Worker (see BackendOptions.inferenceWorker). */
+  inferenceWorker?: boolean;
   /** Who runs LRN (default: the faster, see DEFAULT_LRN). */
   lrn?: LrnMode;
   /** Who runs quantized Gemm layers (default: ours, see DEFAULT_INT8). */
@@ -100,6 +102,7 @@ export async function classifierFromModel(
     outputName: model.manifest.output.name,
     threads: options.threads,
     workers: options.workers,
+    inferenceWorker: options.inferenceWorker,
     lrn: options.lrn,
     int8: options.int8,
     // The sessions and kernels hold what they need: give the model's memory back now.

@@ -126,8 +126,11 @@ if (import.meta.main) {
     calibration_images: tensors.length,
     method,
     ...(method === "percentile" ? { percentile: Number(values.percentile) } : {}),
-    activations: "uint8 asymmetric per tensor",
+    activations: result.weightOnly.length === result.quantized.length
+      ? "float"
+      : "uint8 asymmetric per tensor",
     weights: "int8 symmetric per channel",
+    ...(result.weightOnly.length > 0 ? { weight_only: result.weightOnly } : {}),
     weight_rounding: weightRounding,
     smoothing,
     bias_correction: true,

@@ -9,7 +9,7 @@
  */
 import type { DecodedImage } from "./decoded_image.ts";
 import type { Taps } from "./_filter.ts";
-import { resampleRgbWasm } from "./jpeg_fast.ts";
+import { _isResident, resampleResidentWasm, resampleRgbWasm } from "./jpeg_fast.ts";
 
 let wasmFailed = false;
 let wasmEnabled = true;
@@ -26,18 +26,23 @@ export function useWasmResample(enabled: boolean): boolean {
 
 /**
  * Resamples the RGB channels of `img` with per-axis taps: the WebAssembly kernel
- * (`resampleRgbWasm`, same results bit for bit) when the decoder module is available,
+ * (`resampleResidentWasm` for pixels still in the decoder's instance, else
+ * `resampleRgbWasm`; same results bit for bit) when the decoder module is available,
  * else {@linkcode resampleRgbReference}.
  *
  * img: RGBA u8 [H, W, 4] -> returns RGB float [yt.length, xt.length, 3], in
- * 0..255, not rounded. Outputs with no taps (padding) are 0.
+ * 0..255, not rounded. Outputs with no taps (padding) are 0. The result may share its
+ * memory with the next call's (the WebAssembly path reuses one array): read it, or copy
+ * it, before resampling again.
  */
 export function resampleRgb(img: DecodedImage, xt: Taps, yt: Taps): Float32Array {
   const rows = usedRows(yt);
   if (!rows) return new Float32Array(yt.length * xt.length * 3);
   if (wasmEnabled && !wasmFailed) {
     try {
-      const out = resampleRgbWasm(img.data, img.width, rows, xt, yt);
+      // A fast-path decode is resampled where its pixels lie (no copy out of the module).
+      const out = resampleResidentWasm(img, rows, xt, yt) ??
+        resampleRgbWasm(img.data, img.width, rows, xt, yt);
       if (out) return out;
     } catch (e) {
       // A trap (a bug) or no memory: the reference gives the same result, so say so once.
@@ -129,10 +134,13 @@ export function rgbToRgba(rgb: Float32Array, width: number, height: number): Dec
 
 /** Throws a RangeError unless `img` has positive integer sizes and enough bytes. */
 export function checkImage(img: DecodedImage, action: string): void {
-  const { width, height, data } = img;
+  const { width, height } = img;
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
     throw new RangeError(`Cannot ${action}: image size ${width}x${height} is not positive`);
   }
+  // The fast decoder's images have exactly their size; reading `data` would copy them out.
+  if (_isResident(img)) return;
+  const { data } = img;
   if (data.length < width * height * 4) {
     throw new RangeError(
       `Cannot ${action}: a ${width}x${height} RGBA image needs ${width * height * 4} bytes, ` +

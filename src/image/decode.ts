@@ -246,5 +246,7 @@ export async function decodeImage(
   // The header check can miss (e.g. a JPEG whose size comes after unusual segments).
   checkSize(image.width, image.height, maxPixels);
 
-  return format === "jpeg" ? applyOrientation(image, orientation) : image;
+  // Upright images are returned as they are: the fast decoder's pixels stay in its instance
+  // until something reads them (`jpeg_fast.ts`), which a length check here would do.
+  return format === "jpeg" && orientation !== 1 ? applyOrientation(image, orientation) : image;
 }

@@ -5,10 +5,12 @@
  * for a 224x224 model input is decoded at 500x375 without ever existing at full size.
  *
  * The module is compiled once per process from a URL beside this file (`fetch` for
- * http(s), the file system for file: URLs). Decodes reuse one instance (memory that is
- * already paged in is much faster), and the pixels are copied out of it; an instance that
- * traps is dropped, so a bug in one decode cannot affect the next, and one that grew past
- * 32 MiB is dropped too, so a large image's memory goes away with it.
+ * http(s), the file system for file: URLs). Decodes and resamples reuse one instance
+ * (memory that is already paged in is much faster). A decoded image's pixels stay in it
+ * until something reads `data`, so preprocessing resamples them where they lie; they are
+ * copied out before the next decode overwrites them. An instance that traps is dropped, so
+ * a bug in one decode cannot affect the next, and one that grew past 32 MiB is dropped too
+ * (its images are copied out at once), so a large image's memory goes away with it.
  *
  * @module
  */
@@ -92,18 +94,81 @@ function jpegModuleSync(): WebAssembly.Module | undefined {
 }
 
 /**
- * The decoding instance between decodes. Reusing one is a quarter faster for a 640x480
- * photo than a fresh instance, whose memory has to be paged in (4.7 -> 3.9 ms measured);
- * the module reuses its input and output buffers, so its memory stays at the largest
- * image's size, and an instance past {@linkcode KEEP_DECODER_BYTES} is dropped instead.
+ * One long-lived instance that decodes and resamples, and its decode count: reusing an
+ * instance is a quarter faster for a 640x480 photo than a fresh one, whose memory has to
+ * be paged in (4.7 -> 3.9 ms measured). The module reuses its input, output and resample
+ * buffers, so its memory stays at the largest image's size; an instance past
+ * {@linkcode KEEP_DECODER_BYTES} is dropped instead, and so is one that trapped.
  */
-let idleDecoder: JpegExports | undefined;
+interface Slot {
+  wasm: JpegExports;
+  /** Decodes so far: an image whose pixels are output number `decodes` still has them here. */
+  decodes: number;
+  /** The last decode's image while its pixels are still only in this instance. */
+  last?: WeakRef<DecodedImage>;
+}
+
+let shared: Slot | undefined;
 
 /** An instance whose memory grew past this (a large full-size decode) is not kept. */
 const KEEP_DECODER_BYTES = 32 << 20;
 
-function keepDecoder(wasm: JpegExports): void {
-  if (wasm.memory.buffer.byteLength <= KEEP_DECODER_BYTES) idleDecoder = wasm;
+function sharedSlot(module: WebAssembly.Module): Slot {
+  shared ??= {
+    wasm: new WebAssembly.Instance(module, {}).exports as unknown as JpegExports,
+    decodes: 0,
+  };
+  return shared;
+}
+
+/**
+ * Whether a decode will stay within {@linkcode KEEP_DECODER_BYTES}, so it may use the shared
+ * instance: a larger one (a 12-megapixel photo at full size needs about 70 MB) gets a throwaway
+ * instance instead of growing and then evicting the warm one, whose next decode would pay
+ * for paging in a fresh instance. By the header: the RGBA output and the planes (at most
+ * 8 bytes per output pixel), and a progressive image's coefficients (2 bytes per stored
+ * pixel and component, 6 bytes allowing for 4:4:4 or 4:2:0).
+ */
+function fitsShared(bytes: Uint8Array, scale: JpegScale): boolean {
+  const size = readDimensions(bytes, "jpeg");
+  if (!size) return true; // the decoder reports what is wrong with it
+  const pixels = Math.ceil(size.width / scale) * Math.ceil(size.height / scale);
+  const coefs = 6 * size.width * size.height;
+  return bytes.length + 8 * pixels + (isProgressive(bytes) ? coefs : 0) <= KEEP_DECODER_BYTES;
+}
+
+/** Whether the JPEG's frame is progressive (an SOF2 marker before the first scan). */
+function isProgressive(bytes: Uint8Array): boolean {
+  for (let i = 2; i + 3 < bytes.length;) {
+    if (bytes[i] !== 0xff) return false;
+    const marker = bytes[i + 1];
+    if (marker === 0xff) {
+      i++;
+      continue;
+    }
+    if (marker === 0xc2) return true;
+    if (
+      marker === 0xda ||
+      (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc)
+    ) return false;
+    i += 2 + ((bytes[i + 2] << 8) | bytes[i + 3]);
+  }
+  return false;
+}
+
+/** Runs `use` on the shared instance, dropping the instance if it throws (a trap) or grew too large. */
+function withSlot<T>(slot: Slot, use: (slot: Slot) => T): T {
+  try {
+    return use(slot);
+  } catch (e) {
+    // A refused JPEG leaves the instance sound; anything else (a trap) does not.
+    if (shared === slot && !(e instanceof JpegFastError)) shared = undefined;
+    throw e;
+  } finally {
+    if (shared === slot && slot.wasm.memory.buffer.byteLength > KEEP_DECODER_BYTES) {
+      shared = undefined;
+    }
+  }
 }
 
 interface JpegExports {
@@ -111,7 +176,46 @@ interface JpegExports {
   alloc(bytes: number): number;
   input(bytes: number): number;
   jpeg_decode(ptr: number, len: number, denom: number): number;
-  resample_rgb(ptr: number, len: number, out: number, outLen: number): number;
+  region(bytes: number): number;
+  resample(len: number, source: number): number;
+}
+
+/**
+ * Where a decoded image's pixels still lie: output `decode` of `slot`, at `at` (after
+ * the 8-byte size header). Images in here have not been copied out of the instance.
+ */
+const resident = new WeakMap<DecodedImage, { slot: Slot; decode: number; at: number }>();
+
+/**
+ * A decoded image whose `data` is copied out of the instance only when something reads
+ * it: preprocessing resamples the pixels where they lie (`resampleResidentWasm`), so the
+ * usual path never copies them (1.2 MB for a 640x480 photo, into memory that has to be
+ * paged in). The copy is made, at the latest, before the instance's next decode
+ * overwrites them (`Slot.last`). `data` is an own enumerable property, so spreading or
+ * comparing the image copies the pixels too.
+ */
+function residentImage(slot: Slot, at: number, width: number, height: number): DecodedImage {
+  let data: Uint8Array | undefined;
+  const img = { width, height } as DecodedImage;
+  Object.defineProperty(img, "data", {
+    enumerable: true,
+    configurable: true,
+    get(): Uint8Array {
+      if (!data) {
+        const from = at + 8;
+        data = new Uint8Array(slot.wasm.memory.buffer.slice(from, from + width * height * 4));
+        resident.delete(img);
+      }
+      return data;
+    },
+    set(value: Uint8Array) {
+      data = value;
+      resident.delete(img);
+    },
+  });
+  resident.set(img, { slot, decode: slot.decodes, at });
+  slot.last = new WeakRef(img);
+  return img;
 }
 
 // The SOF size (the decoder succeeded, so it is there and valid).
@@ -139,7 +243,9 @@ export function largestJpegScale(
 /**
  * Decodes a JPEG to RGBA at 1/`scale` of its stored size (EXIF orientation is not
  * applied): `ceil(width / scale) x ceil(height / scale)` pixels, each the mean of the
- * full-size pixels it covers (chroma upsampled by repetition where needed).
+ * full-size pixels it covers (chroma upsampled by repetition where needed). The pixels are
+ * copied out of the decoder's instance when `data` is first read (preprocessing does not
+ * read it: it resamples them in place).
  *
  * @throws {JpegFastError} With `reason` `truncated` or `corrupt` for a broken stream,
  * `unsupported` for JPEGs it leaves to a full decoder (arithmetic coding, lossless,
@@ -159,29 +265,36 @@ export async function decodeJpegFast(
   scale: JpegScale = 1,
 ): Promise<DecodedImage> {
   const module = await jpegModule();
-  // Taken out while in use; a decode that traps (a bug) never puts its instance back.
-  const wasm = idleDecoder ??
-    new WebAssembly.Instance(module, {}).exports as unknown as JpegExports;
-  idleDecoder = undefined;
-  const ptr = wasm.input(bytes.length);
-  if (ptr === 0) throw new JpegFastError("out_of_memory");
-  new Uint8Array(wasm.memory.buffer, ptr, bytes.length).set(bytes);
-  const result = wasm.jpeg_decode(ptr, bytes.length, scale);
-  if (result <= 0) {
-    keepDecoder(wasm);
-    throw new JpegFastError(REASONS[-result] ?? "corrupt");
+  const slot = fitsShared(bytes, scale)
+    ? sharedSlot(module)
+    : { wasm: new WebAssembly.Instance(module, {}).exports as unknown as JpegExports, decodes: 0 };
+  const img = withSlot(slot, ({ wasm }) => {
+    // The previous image, if still in use, takes its pixels out before they are overwritten.
+    slot.last?.deref()?.data;
+    slot.last = undefined;
+    const ptr = wasm.input(bytes.length);
+    if (ptr === 0) throw new JpegFastError("out_of_memory");
+    new Uint8Array(wasm.memory.buffer, ptr, bytes.length).set(bytes);
+    const result = wasm.jpeg_decode(ptr, bytes.length, scale);
+    slot.decodes++;
+    if (result <= 0) throw new JpegFastError(REASONS[-result] ?? "corrupt");
+    const view = new DataView(wasm.memory.buffer, result, 8);
+    const width = view.getUint32(0, true);
+    const height = view.getUint32(4, true);
+    if (slot === shared && wasm.memory.buffer.byteLength <= KEEP_DECODER_BYTES) {
+      return residentImage(slot, result, width, height);
+    }
+    // An instance that is not kept (a throwaway one, or grown too large): the pixels are
+    // copied out now, and its memory goes.
+    const from = result + 8;
+    const data = new Uint8Array(wasm.memory.buffer.slice(from, from + width * height * 4));
+    return { width, height, data } as DecodedImage;
+  });
+  if (scale !== 1) {
+    const full = readJpegSize(bytes);
+    img.reduction = { ...full, scale, left: 0, top: 0 };
   }
-  const view = new DataView(wasm.memory.buffer, result, 8);
-  const width = view.getUint32(0, true);
-  const height = view.getUint32(4, true);
-  // A copy: the instance decodes the next image into the same memory.
-  const data = new Uint8Array(
-    wasm.memory.buffer.slice(result + 8, result + 8 + width * height * 4),
-  );
-  keepDecoder(wasm);
-  if (scale === 1) return { width, height, data };
-  const full = readJpegSize(bytes);
-  return { width, height, data, reduction: { ...full, scale, left: 0, top: 0 } };
+  return img;
 }
 
 /** Taps of one axis, as in `_filter.ts` (repeated here so this module imports no resize code). */
@@ -192,40 +305,73 @@ interface AxisTaps {
   stride: number;
 }
 
+/** Resample regions past this get a throwaway instance, so a huge image's memory goes away. */
+const KEEP_REGION_BYTES = 16 << 20;
+
+// The region header: u32 [width, rows, row0, out_w, x_stride, out_h, y_stride, src_at, x_at, y_at].
+const HEADER = 40;
+
 /**
- * One long-lived instance for resampling with its input and output regions, reused while
- * they are large enough: memory a fresh instance has to page in costs more than the
- * resample itself (0.7 ms for a 640x480 image on the bench machine).
+ * Writes the resample region (header and taps, and with `src` the RGBA rows) into the
+ * instance, runs `resample` and copies the result out; `undefined` when the module
+ * refuses the taps (or memory cannot grow).
  */
-let resampler:
-  | { wasm: JpegExports; at: number; room: number; out: number; outRoom: number }
-  | undefined;
-
-/** Regions past this are served by a throwaway instance, so a huge image's memory goes away. */
-const KEEP_BYTES = 16 << 20;
-
-function resampleRegions(len: number, outLen: number) {
-  const fits = (r: NonNullable<typeof resampler>) => r.room >= len && r.outRoom >= outLen;
-  if (resampler && fits(resampler)) return resampler;
-  const module = jpegModuleSync();
-  if (!module) return undefined;
-  const wasm = new WebAssembly.Instance(module, {}).exports as unknown as JpegExports;
-  // Some headroom so a slightly larger image does not need a new instance.
-  const room = Math.ceil(len * 1.25), outRoom = Math.ceil(outLen * 1.25);
-  const r = { wasm, at: wasm.alloc(room), room, out: wasm.alloc(outRoom), outRoom };
-  if (r.at === 0 || r.out === 0) return undefined;
-  if (room + outRoom <= KEEP_BYTES) resampler = r;
-  return r;
+function runResample(
+  wasm: JpegExports,
+  width: number,
+  [rowLo, rowHi]: [number, number],
+  xt: AxisTaps,
+  yt: AxisTaps,
+  src: Uint8Array | undefined,
+): Float32Array | undefined {
+  const outW = xt.start.length, outH = yt.start.length;
+  const rows = rowHi - rowLo;
+  const xAt = HEADER, yAt = xAt + outW * 8 + xt.weights.byteLength;
+  const srcAt = yAt + outH * 8 + yt.weights.byteLength;
+  const len = src ? srcAt + rows * width * 4 : srcAt;
+  const at = wasm.region(len);
+  if (at === 0) return undefined;
+  const mem = new Uint8Array(wasm.memory.buffer, at, len);
+  const words = [width, rows, rowLo, outW, xt.stride, outH, yt.stride, srcAt, xAt, yAt];
+  const view = new DataView(mem.buffer, at, HEADER);
+  words.forEach((w, i) => view.setUint32(4 * i, w, true));
+  const put = (to: number, a: Int32Array | Float64Array) =>
+    mem.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), to);
+  put(xAt, xt.start), put(xAt + 4 * outW, xt.count), put(xAt + 8 * outW, xt.weights);
+  put(yAt, yt.start), put(yAt + 4 * outH, yt.count), put(yAt + 8 * outH, yt.weights);
+  if (src) mem.set(src.subarray(rowLo * width * 4, rowHi * width * 4), srcAt);
+  const out = wasm.resample(len, src ? 0 : 1);
+  if (out <= 0) return undefined;
+  // A copy (the instance reuses the result's memory), into a reused array when it is small.
+  const n = outH * outW * 3;
+  const result = n <= REUSE_RESULT_FLOATS ? resultArray(n) : new Float32Array(n);
+  result.set(new Float32Array(wasm.memory.buffer, out, n));
+  return result;
 }
 
 /**
- * The decoder module's `resample_rgb` export: the same antialiased resample as
- * `resampleRgbReference` in `_resample.ts`, bit for bit, run in WebAssembly (SIMD128) in a
- * long-lived instance. Only source rows `rowLo .. rowHi - 1` are copied in; every row `yt`
- * reads must lie there.
+ * Results up to this many floats (4 MB, a 224x224 input's is 0.6 MB) go into one reused
+ * array: a fresh 0.6 MB array per image cost 0.3-1.7 ms of page faults on the bench
+ * machine, more than the resample's vertical pass.
+ */
+const REUSE_RESULT_FLOATS = 1 << 20;
+let results = new Float32Array(0);
+
+function resultArray(n: number): Float32Array {
+  if (results.length < n) results = new Float32Array(Math.min(REUSE_RESULT_FLOATS, n * 2));
+  return results.subarray(0, n);
+}
+
+/**
+ * The decoder module's `resample` export: the same antialiased resample as
+ * `resampleRgbReference` in `_resample.ts`, bit for bit, run in WebAssembly (SIMD128) in
+ * the long-lived instance. Only source rows `rowLo .. rowHi - 1` are copied in; every row
+ * `yt` reads must lie there.
  *
  * src: RGBA u8 [H, width, 4] -> RGB f32 [yt outputs, xt outputs, 3], or `undefined` when
  * the module is not loaded (yet) or refuses the taps, so the caller runs the reference.
+ * A result of up to 4 MB shares its memory with the next call's: read it (or copy it)
+ * before resampling again.
  *
  * @example
  * ```ts
@@ -246,28 +392,69 @@ function resampleRegions(len: number, outLen: number) {
 export function resampleRgbWasm(
   src: Uint8Array,
   width: number,
-  [rowLo, rowHi]: [number, number],
+  rows: [number, number],
   xt: AxisTaps,
   yt: AxisTaps,
 ): Float32Array | undefined {
-  const outW = xt.start.length, outH = yt.start.length;
-  const rows = rowHi - rowLo;
-  const header = 40;
-  const xAt = header, yAt = xAt + outW * 8 + xt.weights.byteLength;
-  const srcAt = yAt + outH * 8 + yt.weights.byteLength;
-  const len = srcAt + rows * width * 4, outLen = outH * outW * 3 * 4;
-  const r = resampleRegions(len, outLen);
-  if (!r) return undefined;
-  const mem = new Uint8Array(r.wasm.memory.buffer, r.at, len);
-  const words = [width, rows, rowLo, outW, xt.stride, outH, yt.stride, srcAt, xAt, yAt];
-  const view = new DataView(mem.buffer, r.at, header);
-  words.forEach((w, i) => view.setUint32(4 * i, w, true));
-  const put = (at: number, a: Int32Array | Float64Array) =>
-    mem.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), at);
-  put(xAt, xt.start), put(xAt + 4 * outW, xt.count), put(xAt + 8 * outW, xt.weights);
-  put(yAt, yt.start), put(yAt + 4 * outH, yt.count), put(yAt + 8 * outH, yt.weights);
-  mem.set(src.subarray(rowLo * width * 4, rowHi * width * 4), srcAt);
-  if (r.wasm.resample_rgb(r.at, len, r.out, outLen) !== 0) return undefined;
-  // A copy: the next call reuses the output region.
-  return new Float32Array(r.wasm.memory.buffer, r.out, outLen / 4).slice();
+  const module = jpegModuleSync();
+  if (!module) return undefined;
+  const bytes = HEADER + (xt.weights.byteLength + yt.weights.byteLength) * 2 +
+    (rows[1] - rows[0]) * width * 4;
+  if (bytes > KEEP_REGION_BYTES) {
+    const wasm = new WebAssembly.Instance(module, {}).exports as unknown as JpegExports;
+    return runResample(wasm, width, rows, xt, yt, src);
+  }
+  const slot = sharedSlot(module);
+  return withSlot(slot, ({ wasm }) => runResample(wasm, width, rows, xt, yt, src));
+}
+
+/**
+ * {@linkcode resampleRgbWasm} for an image from {@linkcode decodeJpegFast} whose pixels are
+ * still in the decoder's instance: resampled where they lie, never copied out and back
+ * in. `undefined` when `img` is not such an image (or the module refuses the taps): the
+ * caller then resamples `img.data`.
+ *
+ * img: RGBA [H, W, 4] -> RGB f32 [yt outputs, xt outputs, 3]; like `resampleRgbWasm`'s,
+ * the result may share its memory with the next call's.
+ *
+ * @example
+ * ```ts
+ * import { decodeJpegFast, resampleResidentWasm } from "./jpeg_fast.ts";
+ *
+ * const img = await decodeJpegFast(await Deno.readFile("tests/fixtures/chelsea.jpg"));
+ * const one = (start: number) => ({
+ *   start: new Int32Array([start]),
+ *   count: new Int32Array([1]),
+ *   weights: new Float64Array([1]),
+ *   stride: 1,
+ * });
+ * resampleResidentWasm(img, [0, 1], one(0), one(0)); // the top-left pixel's RGB
+ * ```
+ */
+export function resampleResidentWasm(
+  img: DecodedImage,
+  rows: [number, number],
+  xt: AxisTaps,
+  yt: AxisTaps,
+): Float32Array | undefined {
+  const where = resident.get(img);
+  if (!where || where.slot.decodes !== where.decode || shared !== where.slot) return undefined;
+  return withSlot(where.slot, ({ wasm }) => runResample(wasm, img.width, rows, xt, yt, undefined));
+}
+
+/**
+ * Whether `img`'s pixels are still only in the decoder's instance (`data` not read yet).
+ *
+ * @example
+ * ```ts
+ * import { _isResident, decodeJpegFast } from "./jpeg_fast.ts";
+ *
+ * const img = await decodeJpegFast(await Deno.readFile("tests/fixtures/chelsea.jpg"));
+ * _isResident(img); // true
+ * img.data.length; // copies the pixels out
+ * _isResident(img); // false
+ * ```
+ */
+export function _isResident(img: DecodedImage): boolean {
+  return resident.has(img);
 }

@@ -53,8 +53,20 @@ export interface QuantizationInfo {
   calibration_images: number;
   method: "minmax" | "percentile";
   percentile?: number;
-  activations: "uint8 asymmetric per tensor";
+  /**
+   * The inputs of the layers not in `weight_only`; `float` when every layer is
+   * weight-only (no QuantizeLinear in the file).
+   */
+  activations: "uint8 asymmetric per tensor" | "float";
   weights: "int8 symmetric per channel";
+  /**
+   * Layers (node names) with int8 weights and a float input: weight-only int8,
+   * DequantizeLinear on the weights and no Q/DQ on the input, a float bias.
+   * onnxruntime runs them in float on weights dequantized once at load; our kernels
+   * round their input per call on its own range instead: to int16 for a Gemm, to a
+   * grid of up to int16 that keeps int32 sums exact for a Conv (docs/int8.md).
+   */
+  weight_only?: string[];
   /** How weights were rounded: to nearest, or GPTQ's error-compensating order. */
   weight_rounding?: "nearest" | "gptq";
   /** Activation smoothing strength moved into the next layer's weights (0 = none). */

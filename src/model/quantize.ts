@@ -15,6 +15,16 @@
  * output channel (zero point 0, range +-127); biases int32 with scale
  * s_x * s_w[c], as QLinearConv expects.
  *
+ * Layers named in `weightOnly` (by default all of them) keep a float input:
+ *
+ *   x (float) ----------------------------------------> Gemm/Conv -> ...
+ *   W_int8 -> DequantizeLinear(s_w[c], axis) --------/
+ *   b (float, bias-corrected) ----------------------/
+ *
+ * which onnxruntime runs as a float layer on the dequantized weights, and our
+ * kernels as int8 weights times the input rounded per call to up to int16
+ * (src/runtime/qdq_ops.ts).
+ *
  * By default, before writing: activation smoothing (channel ranges moved
  * between layers joined by ReLU/pooling only, the float function unchanged;
  * _quantize_smooth.ts), GPTQ weight rounding on the calibration inputs
@@ -46,7 +56,8 @@ export const DEFAULT_QUANTIZE: {
   method: CalibrationMethod;
   weightRounding: WeightRounding;
   smoothing: number;
-} = { method: "minmax", weightRounding: "gptq", smoothing: 0.5 };
+  weightOnly: readonly string[];
+} = { method: "minmax", weightRounding: "gptq", smoothing: 0.5, weightOnly: ["Conv", "Gemm"] };
 
 /** Options of {@linkcode quantizeModel}. */
 export interface QuantizeOptions {
@@ -90,6 +101,17 @@ export interface QuantizeOptions {
    * Gemm (transB) only; MatMul weights are rounded to nearest.
    */
   weightRounding?: WeightRounding;
+  /**
+   * Layers that get int8 weights but keep a float input (weight-only: no Q/DQ on
+   * their input, a float bias), by op type (`"Gemm"`, `"Conv"`), node name or output
+   * name. Default `["Conv", "Gemm"]`, every layer: the eight per-tensor uint8
+   * activation roundings were most of the int8 model's error, and our kernels round
+   * a weight-only layer's input per call on its own range to up to int16 for the same
+   * int8 x int16 multiply-adds (docs/int8.md, "Agreement with fp32"). Smoothing
+   * leaves their inputs alone. `[]` quantizes every layer's input to uint8 (what
+   * onnxruntime fuses into QLinearConv / QGemm).
+   */
+  weightOnly?: readonly string[];
   /** For `gptq`: calibration rows per layer (im2col rows for Conv; default 256). */
   gptqRows?: number;
   /** For `gptq`: the ridge added to X^T X, as a share of its mean diagonal (default 0.01). */
@@ -121,6 +143,8 @@ export interface QuantizeResult {
   ranges: Record<string, ActivationRange>;
   /** Names of the nodes whose weights were quantized. */
   quantized: string[];
+  /** Those of them whose input stayed float (weight-only int8). */
+  weightOnly: string[];
 }
 
 const TARGETS = new Set(["Conv", "Gemm", "MatMul"]);
@@ -287,8 +311,10 @@ async function smooth(
   evaluate: Evaluate,
   alpha: number,
   onProgress?: (done: number, total: number, pass: string) => void,
+  skip: (consumer: onnxProto.onnx.INodeProto) => boolean = () => false,
 ): Promise<void> {
-  const pairs = smoothPairs(model.graph!);
+  // A float input gains nothing from smoothing; its layer's weights would only lose.
+  const pairs = smoothPairs(model.graph!).filter((p) => !skip(p.consumer));
   if (pairs.length === 0) return;
   const names = pairs.map((p) => p.tensor);
   const probe = withOutputs(model, names);
@@ -336,7 +362,11 @@ export async function quantizeModel(
   const model = decodeModel(fp32);
   const graph = model.graph!;
   const smoothing = options.smoothing ?? DEFAULT_QUANTIZE.smoothing;
-  if (smoothing > 0) await smooth(model, inputs, evaluate, smoothing, onProgress);
+  const weightOnlyNames = new Set(options.weightOnly ?? DEFAULT_QUANTIZE.weightOnly);
+  const isWeightOnly = (n: onnxProto.onnx.INodeProto) =>
+    weightOnlyNames.has(n.opType!) || weightOnlyNames.has(n.name ?? "") ||
+    weightOnlyNames.has(n.output?.[0] ?? "");
+  if (smoothing > 0) await smooth(model, inputs, evaluate, smoothing, onProgress, isWeightOnly);
   const inits = new Map((graph.initializer ?? []).map((t) => [t.name!, t]));
   const targets = (graph.node ?? []).filter((n) =>
     (n.domain ?? "") === "" && TARGETS.has(n.opType!) && inits.has(n.input![1]) &&
@@ -349,7 +379,9 @@ export async function quantizeModel(
   for (const n of graph.node ?? []) {
     for (const i of n.input ?? []) consumers.set(i, [...(consumers.get(i) ?? []), n]);
   }
-  const targetSet = new Set(targets);
+  // Layers whose input gets Q/DQ; the weight-only ones read their float input.
+  const weightOnly = new Set(targets.filter(isWeightOnly));
+  const targetSet = new Set(targets.filter((n) => !weightOnly.has(n)));
   const feedsTarget = (tensor: string, seen = new Set<string>()): boolean =>
     (consumers.get(tensor) ?? []).some((n) =>
       targetSet.has(n) ||
@@ -363,14 +395,16 @@ export async function quantizeModel(
       : n.output![0];
   };
   const tensors = [
-    ...new Set(targets.flatMap((n) => [
+    ...new Set([...targetSet].flatMap((n) => [
       n.input![0],
       ...(quantizeOutputs && feedsTarget(n.output![0]) ? [outputOf(n)] : []),
     ])),
   ];
+  // Every layer's input is observed (bias correction, GPTQ); only `tensors` get Q/DQ.
+  const observed = [...new Set([...tensors, ...targets.map((n) => n.input![0])])];
 
   // Pass 1: min/max.
-  const calib = withOutputs(model, tensors);
+  const calib = withOutputs(model, observed);
   // (The calibration copy shares initializers with `model`; only the outputs differ.)
   // Per-channel input means for bias correction: x: [1, C, H, W] or [1, K].
   const inChannels = new Map<string, number>();
@@ -417,11 +451,11 @@ export async function quantizeModel(
       im2colRows(x, geo, positions, rowsOf.get(n)!);
     }
   };
-  const mins = new Map(tensors.map((t) => [t, Infinity]));
-  const maxs = new Map(tensors.map((t) => [t, -Infinity]));
+  const mins = new Map(observed.map((t) => [t, Infinity]));
+  const maxs = new Map(observed.map((t) => [t, -Infinity]));
   for (const [i, x] of inputs.entries()) {
-    const out = await evaluate(calib, x, tensors);
-    for (const t of tensors) {
+    const out = await evaluate(calib, x, observed);
+    for (const t of observed) {
       let lo = mins.get(t)!, hi = maxs.get(t)!;
       for (const v of out[t]) {
         if (v < lo) lo = v;
@@ -466,8 +500,10 @@ export async function quantizeModel(
 
   // Rewrite: Q/DQ after each calibrated tensor; consumers read the DQ output.
   // Float weights go; a bias stays float when its layer's input is not quantized.
+  const quantizedInput = (n: onnxProto.onnx.INodeProto) =>
+    !weightOnly.has(n) && ranges[n.input![0]] !== undefined;
   const newInits: TensorProto[] = (graph.initializer ?? []).filter((t) =>
-    !targets.some((n) => n.input![1] === t.name || (n.input![2] === t.name && ranges[n.input![0]]))
+    !targets.some((n) => n.input![1] === t.name || (n.input![2] === t.name && quantizedInput(n)))
   );
   const scalar = (name: string, v: number): TensorProto => ({
     name,
@@ -576,7 +612,7 @@ export async function quantizeModel(
       }
       return b;
     };
-    if (bName && inits.has(bName) && n.opType !== "MatMul" && !ranges[n.input![0]]) {
+    if (bName && inits.has(bName) && n.opType !== "MatMul" && !quantizedInput(n)) {
       // The input stays float, so does the bias; it still gets the correction.
       const b = correct(floatValues(inits.get(bName)!));
       newInits.splice(newInits.findIndex((t) => t.name === bName), 1, {
@@ -586,7 +622,7 @@ export async function quantizeModel(
         rawData: new Uint8Array(b.buffer),
       });
     }
-    if (bName && inits.has(bName) && n.opType !== "MatMul" && ranges[n.input![0]]) {
+    if (bName && inits.has(bName) && n.opType !== "MatMul" && quantizedInput(n)) {
       const b = correct(floatValues(inits.get(bName)!));
       const sx = ranges[n.input![0]].scale;
       const bScales = new Float32Array(channels);
@@ -630,6 +666,7 @@ export async function quantizeModel(
     const extra = weightNodes.get(n);
     if (extra) nodes.push(...extra);
     const inputsOut = n.input!.map((name, i) => {
+      if (i === 0 && weightOnly.has(n)) return name;
       if (extra && i === 1) return `${name}_dequantized`;
       if (extra && i === 2 && name && extra.length > 1) return `${name}_dequantized`;
       return rename.get(name) ?? name;
@@ -652,5 +689,6 @@ export async function quantizeModel(
     bytes: onnx.ModelProto.encode(out).finish(),
     ranges,
     quantized: targets.map((n) => n.name ?? n.output![0]),
+    weightOnly: [...weightOnly].map((n) => n.name ?? n.output![0]),
   };
 }

@@ -1,11 +1,12 @@
 /**
  * One worker of the worker pool (`worker_pool.ts`): its own onnxruntime-web
- * instance with one single-threaded wasm session (our kernels included), so
- * its runs neither block the server's thread nor share a WebAssembly stack
- * with another session.
+ * instance with one wasm session (our kernels included; single-threaded in a
+ * pool of several, `threads` intra-op threads as the one inference Worker),
+ * so its runs neither block the server's thread nor share a WebAssembly
+ * stack with another session.
  *
  * Messages in: `{ type: "init", model, options }` (answered
- * `{ type: "ready", inputShape, kernels }` or `{ type: "failed", message }`),
+ * `{ type: "ready", inputShape, kernels, threads }` or `{ type: "failed", message }`),
  * then `{ type: "run" | "capture", id, data, dims }` or
  * `{ type: "image", id, bytes, maxPixels, spec }` (decode, preprocess and
  * run one encoded image here, off the server's thread), answered
@@ -22,8 +23,9 @@ import { createWasmBackend, type WasmBackendOptions } from "./wasm.ts";
 /** The `init` message. */
 export interface PoolInit {
   type: "init";
-  /** The ONNX model (this worker's copy; the session keeps its own). */
+  /** The ONNX model (this worker's copy, freed once the session holds its own). */
   model: Uint8Array;
+  /** The session's options; `threads` defaults to 1. */
   options: WasmBackendOptions;
 }
 
@@ -71,8 +73,15 @@ function movable(out: BackendOutput): ArrayBuffer[] {
 
 async function init(message: PoolInit): Promise<void> {
   try {
-    backend = await createWasmBackend(message.model, { ...message.options, threads: 1 });
-    port.postMessage({ type: "ready", inputShape: backend.inputShape, kernels: backend.kernels });
+    const { options } = message;
+    // The model is this worker's own copy: nothing else here needs it once the session is made.
+    backend = await createWasmBackend(message.model, {
+      ...options,
+      threads: options.threads ?? 1,
+      releaseModel: true,
+    });
+    const { inputShape, kernels, threads } = backend;
+    port.postMessage({ type: "ready", inputShape, kernels, threads });
   } catch (e) {
     port.postMessage({ type: "failed", message: (e as Error).message ?? String(e) });
   }

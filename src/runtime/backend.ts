@@ -31,6 +31,11 @@ export interface Backend {
   readonly kernels: { lrn: "custom" | "ort"; int8: "custom" | "ort" };
   /** Runs waiting or in progress. */
   readonly queueDepth: number;
+  /**
+   * Set once the backend can no longer run anything (every worker of a pool
+   * stopped): why, as a message for users. /readyz then answers 503.
+   */
+  readonly failure?: string;
   /** Runs x: [N, C, H, W] and returns y: [N, K]. Safe to call concurrently. */
   run(input: Float32Array, dims: readonly number[]): Promise<BackendOutput>;
   /**

@@ -7,9 +7,24 @@
 import type onnxProto from "onnx-proto";
 import type { KernelPart } from "../model/partition.ts";
 import { createLrnKernel } from "./kernels/mod.ts";
-import { KernelHelpers, qdqConvFactoryFor, qdqGemmFactoryFor } from "./qdq_ops.ts";
+import {
+  KernelHelpers,
+  qdqConvFactoryFor,
+  qdqGemmFactoryFor,
+  readQdqConv,
+  type SharedInstance,
+} from "./qdq_ops.ts";
 import { instantiateQ, type QExports } from "./kernels/_q_wasm.ts";
-import { flattenFactory, maxPoolFactory, reluFactory, softmaxFactory } from "./float_ops.ts";
+import { type ChainOp, createSplitChain } from "./kernels/split.ts";
+import type { LrnParams } from "./kernels/lrn_reference.ts";
+import type { ConvDims } from "./kernels/qconv_reference.ts";
+import {
+  flattenFactory,
+  maxPoolFactory,
+  readMaxPool,
+  reluFactory,
+  softmaxFactory,
+} from "./float_ops.ts";
 
 /** A float32 tensor as our kernels see it. */
 export interface TensorValue {
@@ -40,12 +55,32 @@ export type KernelFactory = ((part: KernelPart) => Promise<CustomKernel>) & {
   wholeGraphOnly?: boolean;
 };
 
-/** Op type -> kernel factory. */
-export type KernelRegistry = ReadonlyMap<string, KernelFactory>;
+/**
+ * Makes one kernel for a run of kernel parts, each feeding only the next, from the
+ * longest prefix it can take (at least two parts): undefined when it takes none.
+ */
+export type ChainFactory = (
+  parts: KernelPart[],
+) => Promise<{ kernel: CustomKernel; taken: number } | undefined>;
+
+/** Op type -> kernel factory; `chain`, when set, fuses runs of kernels into one step. */
+export type KernelRegistry = ReadonlyMap<string, KernelFactory> & { readonly chain?: ChainFactory };
 
 function floatAttr(node: onnxProto.onnx.INodeProto, name: string, fallback: number): number {
   const a = node.attribute?.find((x) => x.name === name);
   return a?.f ?? fallback;
+}
+
+/** An LRN node's attributes with the ONNX defaults (alpha 1e-4, beta 0.75, bias 1). */
+function readLrn(node: onnxProto.onnx.INodeProto): LrnParams {
+  const sizeAttr = node.attribute?.find((a) => a.name === "size");
+  if (!sizeAttr?.i) throw new TypeError(`Cannot run LRN node ${node.name}: it has no "size"`);
+  return {
+    size: Number(sizeAttr.i),
+    alpha: floatAttr(node, "alpha", 1e-4),
+    beta: floatAttr(node, "beta", 0.75),
+    bias: floatAttr(node, "bias", 1),
+  };
 }
 
 /**
@@ -53,14 +88,7 @@ function floatAttr(node: onnxProto.onnx.INodeProto, name: string, fallback: numb
  * (alpha 1e-4, beta 0.75, bias 1; size is required).
  */
 export const lrnFactory: KernelFactory = async ({ node }) => {
-  const sizeAttr = node.attribute?.find((a) => a.name === "size");
-  if (!sizeAttr?.i) throw new TypeError(`Cannot run LRN node ${node.name}: it has no "size"`);
-  const params = {
-    size: Number(sizeAttr.i),
-    alpha: floatAttr(node, "alpha", 1e-4),
-    beta: floatAttr(node, "beta", 0.75),
-    bias: floatAttr(node, "bias", 1),
-  };
+  const params = readLrn(node);
   const kernel = await createLrnKernel();
   let out = new Float32Array(0);
   return {
@@ -86,6 +114,64 @@ export type Int8Mode = "custom" | "ort";
 const lrnGlueFactory: KernelFactory = (part) => lrnFactory(part);
 lrnGlueFactory.wholeGraphOnly = true;
 
+/** A part as a chain op, or undefined when chains do not take it. */
+function chainOp(part: KernelPart): ChainOp | undefined {
+  if (part.opType === "LRN") return { op: "lrn", params: readLrn(part.node) };
+  if (part.opType === "MaxPool") {
+    const params = readMaxPool(part.node);
+    return params && { op: "pool", params };
+  }
+  if (part.opType !== "Conv") return undefined;
+  const c = readQdqConv(part);
+  if (!c) return undefined;
+  const { weights, shape, weightScales, bias, group, strides, pads, dilations, activations } = c;
+  return {
+    op: "conv",
+    // `activations`: an int16 (weight-only) conv ignores xScale and xZeroPoint.
+    layer: { weights, shape, weightScales, bias, group, strides, pads, dilations, activations },
+    xScale: c.xScale,
+    xZeroPoint: c.xZeroPoint,
+    relu: c.relu,
+  };
+}
+
+/**
+ * Runs of int8 Conv, LRN and MaxPool split across threads as one chain each
+ * (kernels/split.ts, `createSplitChain`): one hand-off per run of layers, LRN and
+ * MaxPool split too.
+ */
+function chainFactoryFor(helpers: KernelHelpers, shared: SharedInstance): ChainFactory {
+  return async (parts) => {
+    const ops: ChainOp[] = [];
+    for (const part of parts) {
+      const op = chainOp(part);
+      if (!op) break;
+      ops.push(op);
+    }
+    // Longest first: AlexNet gives conv1..conv2 (conv2 by groups), LRN2 + pool2, then
+    // conv3..pool5 (planChain refuses a cut that would split conv2's groups or compute
+    // LRN2 twice).
+    for (let taken = ops.length; taken >= 2; taken--) {
+      const chain = await createSplitChain(ops.slice(0, taken), helpers, await shared());
+      if (!chain) continue;
+      return {
+        taken,
+        kernel: {
+          run([x]) {
+            if (x.dims.length !== 4) {
+              throw new RangeError(`Cannot run the chain at ${parts[0].node.name}: x is not 4-D`);
+            }
+            const dims = x.dims as unknown as ConvDims;
+            return [{ data: chain.run(x.data, dims), dims: chain.outputDims(dims) }];
+          },
+          release: () => chain.release(),
+        },
+      };
+    }
+    return undefined;
+  };
+}
+
 /** Options of {@linkcode kernelRegistry}. */
 export interface KernelRegistryOptions {
   /**
@@ -94,6 +180,12 @@ export interface KernelRegistryOptions {
    * the first layer and stopped when the last kernel is released.
    */
   threads?: number;
+  /**
+   * With threads > 1, run each run of int8 Conv, LRN and MaxPool as one split chain
+   * (default true); false splits each Conv alone and runs LRN and MaxPool on the
+   * calling thread (the layout before chains, kept for comparison).
+   */
+  chains?: boolean;
 }
 
 /**
@@ -102,6 +194,8 @@ export interface KernelRegistryOptions {
  * Softmax (and LRN, whatever `lrn` says) join as whole-graph-only kernels: a
  * quantized AlexNet then runs as one chain of our kernels, with no onnxruntime
  * session at all (no round trips, and onnxruntime-web's module is never loaded).
+ * With more than one thread the registry also gets a `chain`: runs of those int8
+ * Conv, LRN and MaxPool nodes split across the threads as one step each.
  *
  * @example
  * ```ts
@@ -137,6 +231,9 @@ export function kernelRegistry(
       ["Softmax", softmaxFactory],
     );
     if (lrn !== "custom") entries.push(["LRN", lrnGlueFactory]);
+    if (helpers && options.chains !== false) {
+      return Object.assign(new Map(entries), { chain: chainFactoryFor(helpers, shared) });
+    }
   }
   return new Map(entries);
 }

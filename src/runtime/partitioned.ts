@@ -5,7 +5,7 @@
  * @module
  */
 import * as ort from "onnxruntime-web";
-import { partitionModel } from "../model/partition.ts";
+import { type KernelPart, partitionModel } from "../model/partition.ts";
 import type { CustomKernel, KernelRegistry, TensorValue } from "./custom_ops.ts";
 
 /** Makes an onnxruntime session for one graph part (`folded`: see GraphPart.folded). */
@@ -56,7 +56,9 @@ export class PartitionedRunner {
 
   /**
    * Partitions `bytes` at every op type in `registry` and prepares a session
-   * per graph part and a kernel per custom node.
+   * per graph part and a kernel per custom node, or per run of custom nodes that
+   * `registry.chain` takes as one (each feeding only the next; the tensors inside
+   * a run are then not captured).
    *
    * @example
    * ```ts
@@ -79,9 +81,29 @@ export class PartitionedRunner {
     try {
       // Steps keep names only: the parts' bytes and initializers (views into the
       // whole model's buffer) are garbage once sessions and kernels hold copies.
-      for (const part of parts) {
+      const consumers = new Map<string, number>();
+      for (const name of [...parts.flatMap((p) => p.inputs), ...outputs]) {
+        consumers.set(name, (consumers.get(name) ?? 0) + 1);
+      }
+      for (let i = 0; i < parts.length; i++) {
+        const part = parts[i];
         const { inputs, outputs } = part;
-        if (part.kind === "graph") {
+        const run = registry.chain && part.kind === "kernel" ? chainRun(parts, i, consumers) : [];
+        const chain = run.length >= 2 ? await registry.chain!(run) : undefined;
+        if (chain) {
+          const taken = run.slice(0, chain.taken);
+          steps.push({
+            kind: "kernel",
+            part: {
+              inputs,
+              outputs: taken[taken.length - 1].outputs,
+              ops: taken.map((p) => p.opType),
+              opType: taken.map((p) => p.opType).join("+"),
+            },
+            kernel: chain.kernel,
+          });
+          i += chain.taken - 1;
+        } else if (part.kind === "graph") {
           const session = await createSession(part.bytes, part);
           steps.push({ kind: "graph", part: { inputs, outputs, ops: part.ops }, session });
         } else {
@@ -103,7 +125,7 @@ export class PartitionedRunner {
 
   /** Op types that run on our kernels. */
   get kernelOps(): string[] {
-    return this.#steps.flatMap((s) => s.kind === "kernel" ? [s.part.opType] : []);
+    return this.#steps.flatMap((s) => s.kind === "kernel" ? s.part.ops : []);
   }
 
   /** The sessions of the graph parts, in order. */
@@ -175,4 +197,26 @@ export class PartitionedRunner {
     for (const s of this.#steps) if (s.kind === "kernel") s.kernel.release?.();
     await Promise.all(this.sessions.map((s) => s.release()));
   }
+}
+
+/**
+ * Kernel parts from `parts[i]` on, each with one output that only the next one reads
+ * (`consumers`: how many parts, and graph outputs, read each tensor): what a
+ * registry's `chain` may fuse.
+ */
+export function chainRun(
+  parts: ReturnType<typeof partitionModel>["parts"],
+  i: number,
+  consumers: Map<string, number>,
+): KernelPart[] {
+  const run: KernelPart[] = [];
+  for (let j = i; j < parts.length; j++) {
+    const p = parts[j];
+    if (p.kind !== "kernel") break;
+    const prev = run[run.length - 1];
+    if (prev && (p.inputs.length !== 1 || p.inputs[0] !== prev.outputs[0])) break;
+    run.push(p);
+    if (p.outputs.length !== 1 || consumers.get(p.outputs[0]) !== 1) break;
+  }
+  return run;
 }

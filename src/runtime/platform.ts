@@ -175,36 +175,91 @@ export function profileNamed(name: string): EdgeProfile {
 }
 
 /**
- * Memory the server's isolate needs with a model loaded, estimated from the
- * model's file size: the server's own share plus a multiple of the file.
- * Measured with `deno task edge:sim --unchecked` on one inference thread
- * (BENCHMARKS.md, "Edge"; 2026-11-28) as peak RSS minus a bare Deno
- * process's (38 MB: the runtime binary, which a platform running many
- * isolates in one process does not bill to each). onnxruntime-web holds the
- * weights in its WebAssembly heap with the session's prepacked copies, our
- * int8 kernels their own packed copy, and a fetched file's bytes live until
- * the session is made.
+ * Who runs a model's layers, which decides its memory: `int8-kernels` (an int8 model run
+ * whole by our WebAssembly kernels: QDQ as our quantizer writes it, or QOperator like the
+ * zoo's bvlcalexnet-12-int8, rewritten at load by src/model/qoperator.ts; onnxruntime-web
+ * is never loaded) or `onnxruntime` (onnxruntime-web holds the weights, its prepacked
+ * copies and, for int8, the per-run transposes' buffers).
  */
-export const MEMORY_MODEL = {
-  /** The app, onnxruntime-web's WebAssembly and our kernels with a trivial model: 261-263 MB RSS, less 38. */
-  baseBytes: 225 * MB,
-  /** Bytes per byte of a float model file: 861-919 MB peak RSS for the 233 MB synthetic AlexNet. */
-  fp32PerByte: 2.8,
-  /** Bytes per byte of an int8 model file: 277-323 MB peak RSS for the 58 MB int8 AlexNet. */
-  int8PerByte: 1.3,
-} as const;
+export type ModelRuntime = "int8-kernels" | "onnxruntime";
 
 /**
- * The estimate of {@linkcode MEMORY_MODEL} for a model file.
+ * Memory the server's isolate needs with a model loaded, estimated from the
+ * model's file size: the server's own share plus a multiple of the file that
+ * depends on who runs it. Measured with `deno task edge:sim --profile=supabase
+ * --unchecked` (one inference thread, 5 requests; BENCHMARKS.md, "QOperator int8 on
+ * our kernels"; 2026-12-07) as peak RSS minus a bare Deno process's (38 MB: the
+ * runtime binary, which a platform running many isolates in one process does not
+ * bill to each).
+ */
+export const MEMORY_MODEL = {
+  /** The app and onnxruntime-web with a 12 KB model: 192-193 MB peak RSS, less 38. */
+  baseBytes: 155 * MB,
+  /** Bytes per byte of a float model file: 808 MB peak for the 233 MB synthetic AlexNet (861-919 on 2026-11-28). */
+  fp32PerByte: 3.1,
+  /**
+   * Bytes per byte of an int8 file onnxruntime-web runs: 306-311 MB peak for a 58 MB
+   * QOperator AlexNet (`INT8=ort`), 366 MB for our QDQ one, 440 MB in README's earlier run.
+   */
+  int8PerByte: 4.2,
+  /**
+   * Bytes per byte of an int8 file our kernels run whole: 245-252 MB peak for the QDQ
+   * synthetic AlexNet, 245-284 MB for a QOperator one (58 MB each; the rewrite holds the
+   * file and its QDQ copy at once).
+   */
+  int8KernelsPerByte: 1.6,
+} as const;
+
+/** Server flags that decide who runs an int8 model (src/config.ts). */
+export interface RuntimeFlags {
+  /** `--int8` (default `custom`: our kernels). */
+  int8?: "custom" | "ort";
+  /** `--backend` (edge profiles turn `auto` into `wasm`). */
+  backend?: string;
+  /** `--workers`: a pool of plain onnxruntime sessions when above 0. */
+  workers?: number;
+}
+
+/**
+ * Who will run a model of `precision` under the server's flags: our int8 kernels for
+ * int8 on the wasm backend with `--int8 custom` and one session, else onnxruntime-web.
  *
  * @example
  * ```ts
- * estimateModelMemory(61_110_496, "int8"); // about 301 MB
+ * modelRuntime("int8", { backend: "wasm" }); // "int8-kernels"
+ * modelRuntime("int8", { int8: "ort" }); // "onnxruntime"
  * ```
  */
-export function estimateModelMemory(modelBytes: number, precision = "fp32"): number {
-  const perByte = precision === "int8" ? MEMORY_MODEL.int8PerByte : MEMORY_MODEL.fp32PerByte;
-  return Math.round(MEMORY_MODEL.baseBytes + perByte * modelBytes);
+export function modelRuntime(precision: string, flags: RuntimeFlags = {}): ModelRuntime {
+  const wasm = flags.backend === undefined || flags.backend === "auto" ||
+    flags.backend === "wasm";
+  return precision === "int8" && (flags.int8 ?? "custom") === "custom" && wasm &&
+      !((flags.workers ?? 0) > 0)
+    ? "int8-kernels"
+    : "onnxruntime";
+}
+
+function perByte(precision: string, runtime: ModelRuntime): number {
+  if (precision !== "int8") return MEMORY_MODEL.fp32PerByte;
+  return runtime === "int8-kernels" ? MEMORY_MODEL.int8KernelsPerByte : MEMORY_MODEL.int8PerByte;
+}
+
+/**
+ * The estimate of {@linkcode MEMORY_MODEL} for a model file. An int8 file is taken to run
+ * on our kernels unless `runtime` says otherwise (the server's default, `--int8 custom`).
+ *
+ * @example
+ * ```ts
+ * estimateModelMemory(61_110_496, "int8"); // about 248 MB: our kernels
+ * estimateModelMemory(61_110_496, "int8", "onnxruntime"); // about 400 MB
+ * ```
+ */
+export function estimateModelMemory(
+  modelBytes: number,
+  precision = "fp32",
+  runtime: ModelRuntime = modelRuntime(precision),
+): number {
+  return Math.round(MEMORY_MODEL.baseBytes + perByte(precision, runtime) * modelBytes);
 }
 
 /** A model that does not fit the platform's memory cap. */
@@ -227,7 +282,8 @@ const mb = (n: number) => `${Math.round(n / MB)} MB`;
 
 /**
  * Refuses, before loading it, a model that cannot fit the profile's memory
- * cap. `what` names the model in the message.
+ * cap. `what` names the model in the message; `runtime` is who will run it
+ * ({@linkcode modelRuntime} of the server's flags; default: int8 on our kernels).
  *
  * @throws {ModelTooLargeError} With a message saying what to do.
  *
@@ -241,13 +297,17 @@ export function checkModelFits(
   what: string,
   modelBytes: number,
   precision = "fp32",
+  runtime: ModelRuntime = modelRuntime(precision),
 ): void {
   if (profile.memoryBytes === undefined) return;
-  const needed = estimateModelMemory(modelBytes, precision);
+  const needed = estimateModelMemory(modelBytes, precision, runtime);
   if (needed <= profile.memoryBytes) return;
-  const instead = precision === "int8"
-    ? "choose a platform with more memory"
-    : "serve the int8 model (MODEL=int8) or choose a platform with more memory";
+  const instead = precision !== "int8"
+    ? "serve the int8 model (MODEL=int8) or choose a platform with more memory"
+    : runtime === "onnxruntime" &&
+        estimateModelMemory(modelBytes, precision, "int8-kernels") <= profile.memoryBytes
+    ? "run it on our int8 kernels (INT8=custom, no WORKERS) or choose a platform with more memory"
+    : "choose a platform with more memory";
   throw new ModelTooLargeError(
     `Cannot load ${what} on ${profile.name}: with it the server needs about ${mb(needed)} of ` +
       `memory (${mb(modelBytes)} of ${precision} weights), the platform allows ${

@@ -9,6 +9,18 @@
  * ReLU. The partitioner hands the kernel the absorbed Q/DQ nodes and their
  * initializers (src/model/partition.ts, `fuseQdq`).
  *
+ * A weight-only Gemm or Conv (int8 weights, float input: no QuantizeLinear on x)
+ *
+ *   x (float) --------------------------------------> Gemm(transB) / Conv [-> Relu]
+ *   W_int8 -> DequantizeLinear (per row) ----------/
+ *
+ * runs on the same packed weights with the input rounded per call on its own range
+ * (`activations: "int16"`): the Gemm per sample to int16 (kernels/qlinear_reference.ts),
+ * the Conv per image and group to a grid of up to int16 that keeps int32 sums exact
+ * (kernels/qconv_reference.ts, `qconv16Reference`). That is an input error of at most
+ * max |x| / 65534 (Gemm) to max |x| / 14562 (AlexNet's conv3) per value, where the
+ * float layer the file describes has none.
+ *
  * @module
  */
 import type onnxProto from "onnx-proto";
@@ -44,8 +56,8 @@ function int8Values(t: onnxProto.onnx.ITensorProto): Int8Array {
 
 /**
  * The parts every QDQ layer shares, read from the part: the activation's
- * QuantizeLinear parameters, the int8 per-channel weights, the bias, ReLU.
- * Undefined when the part is not that pattern.
+ * QuantizeLinear parameters (none for a weight-only layer), the int8 per-channel
+ * weights, the bias, ReLU. Undefined when the part is not that pattern.
  */
 function readQdqLayer(
   part: Pick<KernelPart, "node" | "absorbed" | "initializers">,
@@ -57,12 +69,16 @@ function readQdqLayer(
   const [a, b, c] = node.input!;
   const dqA = byOutput.get(a), dqB = byOutput.get(b), dqC = c ? byOutput.get(c) : undefined;
   const q = dqA ? byOutput.get(dqA.input![0]) : undefined;
-  if (!dqA || !q || q.opType !== "QuantizeLinear" || !dqB) return undefined;
-  const [xScaleT, xZeroT] = [init(q.input![1]), init(q.input![2])];
+  // No absorbed DequantizeLinear on x: a weight-only layer, x is float.
+  const weightOnly = !dqA;
+  if (!weightOnly && (!q || q.opType !== "QuantizeLinear")) return undefined;
+  if (!dqB) return undefined;
+  const [xScaleT, xZeroT] = q ? [init(q.input![1]), init(q.input![2])] : [];
   const [wT, wScaleT] = [init(dqB.input![0]), init(dqB.input![1])];
-  if (!xScaleT || !wT || !wScaleT || wT.dataType !== DT.INT8 || wT.dims?.length !== weightRank) {
+  if (!wT || !wScaleT || wT.dataType !== DT.INT8 || wT.dims?.length !== weightRank) {
     return undefined;
   }
+  if (!weightOnly && !xScaleT) return undefined;
   if (xZeroT && xZeroT.dataType !== DT.UINT8) return undefined;
   if (Number(attr(dqB, "axis")?.i ?? 1) !== 0 && tensorValues(wScaleT).length !== 1) {
     return undefined;
@@ -85,9 +101,11 @@ function readQdqLayer(
     else return undefined;
   }
   return {
-    x: q.input![0],
-    xScale: (tensorValues(xScaleT) as Float32Array)[0],
+    x: q ? q.input![0] : a,
+    // A weight-only layer's kernel picks its input scale per sample (these go unused).
+    xScale: xScaleT ? (tensorValues(xScaleT) as Float32Array)[0] : 1,
     xZeroPoint: xZeroT ? (tensorValues(xZeroT) as Uint8Array)[0] : 0,
+    activations: weightOnly ? "int16" as const : "uint8" as const,
     weights: int8Values(wT),
     dims,
     weightScales: wScales.length === m ? wScales : new Float32Array(m).fill(wScales[0]),
@@ -96,7 +114,10 @@ function readQdqLayer(
   };
 }
 
-/** A QDQ Gemm (transB, alpha = beta = 1) as our int8 linear kernel takes it. */
+/**
+ * A QDQ or weight-only Gemm (transB, alpha = beta = 1) as our int8 linear kernel
+ * takes it (`activations`: `uint8` for QDQ, `int16` for weight-only).
+ */
 export function readQdqGemm(part: Pick<KernelPart, "node" | "absorbed" | "initializers">) {
   const { node } = part;
   if (node.opType !== "Gemm") return undefined;
@@ -108,7 +129,7 @@ export function readQdqGemm(part: Pick<KernelPart, "node" | "absorbed" | "initia
   return layer && { ...layer, m: layer.dims[0], k: layer.dims[1] };
 }
 
-/** A QDQ Conv (2-D, explicit pads) as our int8 conv kernel takes it. */
+/** A QDQ or weight-only Conv (2-D, explicit pads) as our int8 conv kernel takes it. */
 export function readQdqConv(part: Pick<KernelPart, "node" | "absorbed" | "initializers">) {
   const { node } = part;
   if (node.opType !== "Conv") return undefined;

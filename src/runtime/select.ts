@@ -5,10 +5,11 @@
  *
  * @module
  */
+import { ClassifierError } from "../errors.ts";
 import type { Backend } from "./backend.ts";
 import { createNativeBackend } from "./native.ts";
 import { createWasmBackend, type WasmBackendOptions } from "./wasm.ts";
-import { createWorkerPoolBackend } from "./worker_pool.ts";
+import { createInferenceWorkerBackend, createWorkerPoolBackend } from "./worker_pool.ts";
 import { createWebGpuBackend, type WebGpuBackendOptions } from "./webgpu.ts";
 
 /** The backends there are. */
@@ -32,14 +33,43 @@ export interface BackendOptions extends WasmBackendOptions, Pick<WebGpuBackendOp
    * 0 or absent: one session.
    */
   workers?: number;
+  /**
+   * wasm only, with one session: run it (and the image decode) in one dedicated Worker
+   * (`createInferenceWorkerBackend`), off the caller's thread. Default false: the caller's
+   * thread, as on a platform without Workers. A Worker that cannot be created falls back to
+   * the caller's thread, logged.
+   */
+  inferenceWorker?: boolean;
 }
 
 /** Creates one kind of backend, or throws why it cannot. */
 export type BackendFactory = (model: Uint8Array, options: BackendOptions) => Promise<Backend>;
 
+/** One session in a Worker; on the caller's thread when no Worker starts (the model is intact). */
+async function inferenceWorker(model: Uint8Array, options: BackendOptions): Promise<Backend> {
+  try {
+    const backend = await createInferenceWorkerBackend(model, options);
+    options.log?.(
+      `Inference and image decoding run in one dedicated Worker (${backend.threads} threads)`,
+    );
+    return backend;
+  } catch (e) {
+    const buffer = model.buffer;
+    if (e instanceof ClassifierError || (buffer instanceof ArrayBuffer && buffer.detached)) throw e;
+    options.log?.(
+      `Cannot start the inference Worker: ${(e as Error).message}; running on this thread`,
+    );
+    return await createWasmBackend(model, options);
+  }
+}
+
 const FACTORIES: Record<BackendKind, BackendFactory> = {
   wasm: (model, options) =>
-    options.workers ? createWorkerPoolBackend(model, options) : createWasmBackend(model, options),
+    options.workers
+      ? createWorkerPoolBackend(model, options)
+      : options.inferenceWorker
+      ? inferenceWorker(model, options)
+      : createWasmBackend(model, options),
   // A fallback (software) adapter only when webgpu was asked for by name; after a lost
   // device the wasm backend these options make takes over.
   webgpu: (model, options) =>

@@ -11,6 +11,7 @@ import { type Int8Mode, kernelRegistry, type LrnMode } from "./custom_ops.ts";
 import { PartitionedRunner } from "./partitioned.ts";
 import { BoundedQueue } from "./_bounded_queue.ts";
 import { decodeModel, onnx } from "../model/_onnx.ts";
+import { forInt8Kernels } from "../model/qoperator.ts";
 
 /** Options for {@linkcode createWasmBackend}. */
 export interface WasmBackendOptions extends GraphIo {
@@ -45,6 +46,8 @@ export interface WasmBackendOptions extends GraphIo {
    * layer bounds requests with --max-queue before they get here).
    */
   maxQueue?: number;
+  /** Start-up lines (here: what became of a QOperator int8 model). */
+  log?: (line: string) => void;
 }
 
 /**
@@ -157,19 +160,30 @@ export async function createWasmBackend(
   const requested = options.threads ?? availableCores();
   const ortThreads = configureThreads(requested);
   const lrn = options.lrn ?? DEFAULT_LRN;
-  const registry = kernelRegistry(lrn, options.int8 ?? DEFAULT_INT8, { threads: requested });
+  const int8 = options.int8 ?? DEFAULT_INT8;
+  const registry = kernelRegistry(lrn, int8, { threads: requested });
+  // QOperator int8 files (the zoo's bvlcalexnet-12-int8) are rewritten to the QDQ layout
+  // our int8 kernels take whole (src/model/qoperator.ts); anything else passes unchanged.
+  const graph = int8 === "custom"
+    ? await forInt8Kernels(model, options.log, { inPlace: options.releaseModel })
+    : model;
+  if (graph !== model && options.releaseModel && model.buffer instanceof ArrayBuffer) {
+    model.buffer.transfer(0); // the rewritten copy holds all it needs: free the file now
+  }
   let runner: PartitionedRunner;
   try {
-    runner = await PartitionedRunner.create(model, registry, createSession);
+    runner = await PartitionedRunner.create(graph, registry, createSession);
   } catch (e) {
     throw new ClassifierError(
       "model_invalid",
       `Cannot create an onnxruntime-web session: ${(e as Error).message}`,
     );
   }
-  if (options.releaseModel && model.buffer instanceof ArrayBuffer && !model.buffer.detached) {
-    // Frees the backing store now: a view's whole buffer goes, whoever else holds it.
-    model.buffer.transfer(0);
+  for (const bytes of new Set([model, graph])) {
+    if (options.releaseModel && bytes.buffer instanceof ArrayBuffer && !bytes.buffer.detached) {
+      // Frees the backing store now: a view's whole buffer goes, whoever else holds it.
+      bytes.buffer.transfer(0);
+    }
   }
   const { inputName, outputName } = options;
   const inputShape = runner.inputShapes[inputName];

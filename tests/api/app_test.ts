@@ -1,7 +1,11 @@
 import assert from "node:assert/strict";
 import { createApp, type ServerState } from "../../src/api/mod.ts";
 import { loadClassifier } from "../../src/classify/load.ts";
-import { writeTinyModel } from "../_helpers.ts";
+import { Classifier } from "../../src/classify/classifier.ts";
+import { ClassifierError } from "../../src/errors.ts";
+import { loadModel } from "../../src/model/store.ts";
+import type { Backend } from "../../src/runtime/backend.ts";
+import { fixture, writeTinyModel } from "../_helpers.ts";
 
 const t = { sanitizeOps: false, sanitizeResources: false };
 
@@ -25,6 +29,45 @@ Deno.test({
     const after = await app.request("/readyz");
     assert.equal(after.status, 200);
     assert.equal((await after.json()).model, "tiny-user-model");
+  },
+});
+
+Deno.test({
+  name: "readyz and predict answer 503 not_ready once the backend has stopped for good",
+  ...t,
+  async fn() {
+    const paths = await writeTinyModel(64, 48);
+    const model = await loadModel(new URL(`file://${paths.manifest}`));
+    const failure = "Cannot classify: the inference worker stopped (boom); restart the server";
+    let stopped = false;
+    const refuse = () => Promise.reject(new ClassifierError("not_ready", failure));
+    const backend: Backend = {
+      name: "wasm",
+      threads: 1,
+      inputShape: [null, 3, 48, 64],
+      kernels: { lrn: "ort", int8: "ort" },
+      queueDepth: 0,
+      get failure() {
+        return stopped ? failure : undefined;
+      },
+      run: refuse,
+      capture: refuse,
+      release: () => Promise.resolve(),
+    };
+    const app = createApp({ classifier: new Classifier(model, backend) });
+    assert.equal((await app.request("/readyz")).status, 200);
+    stopped = true;
+    const ready = await app.request("/readyz");
+    assert.equal(ready.status, 503);
+    const { error } = await ready.json();
+    assert.deepEqual([error.code, error.message], ["not_ready", failure]);
+    const res = await app.request("/predict", {
+      method: "POST",
+      headers: { "Content-Type": "image/jpeg" },
+      body: await fixture("chelsea.jpg"),
+    });
+    assert.equal(res.status, 503);
+    assert.equal((await res.json()).error.code, "not_ready");
   },
 });
 

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { formatReport, runEdgeSim } from "../../bench/edge_sim.ts";
 import { EDGE_PROFILES, PROFILES } from "../../src/runtime/platform.ts";
 import { writeTinyModel } from "../_helpers.ts";
+import { buildQOperatorAlexNet } from "../model/_qoperator_models.ts";
 
 const tiny = await writeTinyModel();
 
@@ -49,10 +50,10 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    // 16 MB of float weights: with the server's own share the estimate passes 256 MB. The model is
+    // 40 MB of float weights: with the server's own share the estimate passes 256 MB. The model is
     // refused once fetched, before it is parsed, so the bytes need not be a real ONNX graph.
     const big = `${tiny.dir}/big.onnx`;
-    await Deno.writeFile(big, new Uint8Array(16 * 1024 * 1024).fill(1));
+    await Deno.writeFile(big, new Uint8Array(40 * 1024 * 1024).fill(1));
     const report = await runEdgeSim({
       profile: "supabase",
       model: big,
@@ -67,5 +68,59 @@ Deno.test({
     assert.deepEqual(report.predictStatuses, [503]);
     assert.equal(report.predictOk, false);
     assert.ok(report.pageOk, formatReport(report));
+  },
+});
+
+Deno.test({
+  name:
+    "edge:sim on supabase: a QOperator int8 model (the zoo's format) is served on our int8 kernels",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    // A small model of bvlcalexnet-12-int8's structure; the estimate for the real one is
+    // platform_test.ts's (it fits 256 MB on our kernels only).
+    const m = await buildQOperatorAlexNet({
+      inputSize: 67,
+      convDivisor: 8,
+      fcWidth: 256,
+      classes: 100,
+    });
+    const dir = await Deno.makeTempDir({ prefix: "alexnet-edge-qop-" });
+    await Deno.writeFile(`${dir}/qop.onnx`, m.bytes);
+    await Deno.writeTextFile(
+      `${dir}/labels.txt`,
+      Array.from({ length: 100 }, (_, i) => `class ${i}`).join("\n") + "\n",
+    );
+    await Deno.writeTextFile(
+      `${dir}/qop.json`,
+      JSON.stringify({
+        name: "qoperator-test-int8",
+        model: "qop.onnx",
+        input: { name: "data_0" },
+        output: { name: "softmaxout_1", kind: "probabilities" },
+        preprocessing: {
+          width: 67,
+          height: 67,
+          resize: { mode: "direct" },
+          channelOrder: "BGR",
+          scale: 1,
+          mean: [123.68, 116.779, 103.939],
+          std: [1, 1, 1],
+        },
+        labels: "labels.txt",
+        precision: "int8",
+        provenance: { kind: "user", source: "tests/model/_qoperator_models.ts" },
+      }),
+    );
+    const report = await runEdgeSim({ profile: "supabase", model: `${dir}/qop.onnx`, requests: 3 });
+    const why = `\n${formatReport(report)}\n${report.log.join("\n")}`;
+    assert.ok(report.predictOk, `/predict failed${why}`);
+    assert.ok(
+      report.log.some((l) =>
+        l.includes("QOperator int8 model rewritten to QDQ for our int8 kernels")
+      ),
+      why,
+    );
+    await Deno.remove(dir, { recursive: true });
   },
 });

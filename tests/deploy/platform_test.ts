@@ -5,6 +5,7 @@ import {
   estimateModelMemory,
   LOCAL_PROFILE,
   MEMORY_MODEL,
+  modelRuntime,
   ModelTooLargeError,
   processCpuMs,
   profileNamed,
@@ -94,14 +95,28 @@ Deno.test("profileNamed refuses an unknown profile, naming the known ones", () =
   assert.equal(profileNamed("supabase").memoryBytes, 256 * MB);
 });
 
-Deno.test("estimateModelMemory grows with the file, more per byte for float weights", () => {
+Deno.test("estimateModelMemory grows with the file, least per byte for int8 on our kernels", () => {
   assert.equal(estimateModelMemory(0), MEMORY_MODEL.baseBytes);
   const bytes = 10 * MB;
-  assert.ok(estimateModelMemory(bytes, "fp32") > estimateModelMemory(bytes, "int8"));
-  assert.equal(
-    estimateModelMemory(bytes, "int8"),
-    Math.round(MEMORY_MODEL.baseBytes + MEMORY_MODEL.int8PerByte * bytes),
-  );
+  const ours = estimateModelMemory(bytes, "int8", "int8-kernels");
+  const theirs = estimateModelMemory(bytes, "int8", "onnxruntime");
+  assert.ok(estimateModelMemory(bytes, "fp32") > ours && theirs > ours);
+  assert.ok(estimateModelMemory(2 * bytes, "int8") > ours);
+  // An int8 file is taken to run on our kernels unless the caller says otherwise.
+  assert.equal(estimateModelMemory(bytes, "int8"), ours);
+  assert.equal(ours, Math.round(MEMORY_MODEL.baseBytes + MEMORY_MODEL.int8KernelsPerByte * bytes));
+  assert.equal(theirs, Math.round(MEMORY_MODEL.baseBytes + MEMORY_MODEL.int8PerByte * bytes));
+  // Float files run on onnxruntime whatever is asked.
+  assert.equal(estimateModelMemory(bytes, "fp32", "int8-kernels"), estimateModelMemory(bytes));
+});
+
+Deno.test("modelRuntime: int8 runs on our kernels only with --int8 custom, wasm and one session", () => {
+  assert.equal(modelRuntime("int8"), "int8-kernels");
+  assert.equal(modelRuntime("int8", { backend: "auto", workers: 0 }), "int8-kernels");
+  assert.equal(modelRuntime("int8", { int8: "ort" }), "onnxruntime");
+  assert.equal(modelRuntime("int8", { workers: 2 }), "onnxruntime");
+  assert.equal(modelRuntime("int8", { backend: "native" }), "onnxruntime");
+  assert.equal(modelRuntime("fp32"), "onnxruntime");
 });
 
 Deno.test("checkModelFits refuses the fp32 AlexNet on every profile with a message saying what to do", () => {
@@ -119,13 +134,29 @@ Deno.test("checkModelFits refuses the fp32 AlexNet on every profile with a messa
   }
 });
 
-Deno.test("checkModelFits lets the int8 AlexNet onto 512 MB profiles and refuses it on Supabase's 256 MB", () => {
-  const int8 = 61_110_496;
-  checkModelFits(PROFILES["deno-deploy"], "int8", int8, "int8");
-  checkModelFits(PROFILES.netlify, "int8", int8, "int8");
+Deno.test("checkModelFits lets the int8 AlexNet onto Supabase's 256 MB on our kernels, not on onnxruntime", () => {
+  const int8 = 61_110_496; // bvlcalexnet-12-int8.onnx (QOperator, rewritten for our kernels)
+  for (const profile of Object.values(PROFILES)) {
+    checkModelFits(profile, "int8", int8, "int8", "int8-kernels");
+  }
+  checkModelFits(PROFILES["deno-deploy"], "int8", int8, "int8", "onnxruntime");
+  checkModelFits(PROFILES.netlify, "int8", int8, "int8", "onnxruntime");
   assert.throws(
-    () => checkModelFits(PROFILES.supabase, "int8", int8, "int8"),
-    /allows 256 MB; choose a platform with more memory$/,
+    () => checkModelFits(PROFILES.supabase, "int8", int8, "int8", "onnxruntime"),
+    /allows 256 MB; run it on our int8 kernels \(INT8=custom, no WORKERS\)/,
+  );
+});
+
+Deno.test("checkModelFits still refuses an int8 model too large for our kernels on Supabase", () => {
+  // 70 MB of int8 weights: over 256 MB even on our kernels, so no INT8 advice.
+  assert.throws(
+    () => checkModelFits(PROFILES.supabase, "big-int8", 70 * MB, "int8", "int8-kernels"),
+    (e: Error) => {
+      assert.ok(e instanceof ModelTooLargeError);
+      assert.match(e.message, /allows 256 MB; choose a platform with more memory$/);
+      assert.ok((e as ModelTooLargeError).neededBytes > 256 * MB);
+      return true;
+    },
   );
 });
 

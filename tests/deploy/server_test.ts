@@ -177,21 +177,39 @@ Deno.test({
 });
 
 Deno.test({
-  name: "MODEL=int8 on Supabase is refused for its 256 MB before anything is downloaded",
+  name:
+    "MODEL=int8 with INT8=ort on Supabase is refused for its 256 MB before anything is downloaded",
   ...t,
   async fn() {
-    const config = parseConfig([], (k) => ({ MODEL: "int8", EDGE_PROFILE: "supabase" })[k]);
+    const env = { MODEL: "int8", INT8: "ort", EDGE_PROFILE: "supabase" };
+    const config = parseConfig([], (k) => env[k as keyof typeof env]);
     const server = createServer(config, { logger: quiet });
     assert.equal(server.platform.profile.name, "supabase");
     await server.ready;
     // A download would have failed first, with a network error: CI has no network.
     assert.match(
       server.state.loadError!,
-      /^Cannot load bvlcalexnet-12-int8 on supabase: with it the server needs about 301 MB of memory \(58 MB of int8 weights\), the platform allows 256 MB; choose a platform with more memory$/,
+      /^Cannot load bvlcalexnet-12-int8 on supabase: with it the server needs about 399 MB of memory \(58 MB of int8 weights\), the platform allows 256 MB; run it on our int8 kernels \(INT8=custom, no WORKERS\) or choose a platform with more memory$/,
     );
     const res = await server.fetch(new Request("http://edge/readyz"));
     assert.equal(res.status, 503);
-    assert.match(JSON.stringify(await res.json()), /301 MB/);
+    assert.match(JSON.stringify(await res.json()), /399 MB/);
+  },
+});
+
+Deno.test({
+  name:
+    "MODEL=int8 on Supabase passes the memory check on our int8 kernels and goes on to fetch it",
+  ...t,
+  async fn() {
+    // Nothing listens on port 1: the fetch fails at once, after the memory check.
+    const env = { MODEL: "int8", EDGE_PROFILE: "supabase", MODEL_URL: "http://127.0.0.1:1/m.onnx" };
+    const config = parseConfig([], (k) => env[k as keyof typeof env]);
+    const server = createServer(config, { logger: quiet });
+    await server.ready;
+    assert.ok(server.state.loadError, "loaded a model it could not fetch");
+    assert.doesNotMatch(server.state.loadError!, /needs about|allows 256 MB/);
+    assert.match(server.state.loadError!, /^Cannot fetch the model: .*127\.0\.0\.1:1/s);
   },
 });
 

@@ -2,7 +2,15 @@ import assert from "node:assert/strict";
 import { ClassifierError } from "../../src/errors.ts";
 import { decodeImage, preprocess, type PreprocessSpec } from "../../src/image/mod.ts";
 import { jpegScaleFor } from "../../src/image/decode.ts";
-import { decodeJpegFast, JpegFastError, type JpegScale } from "../../src/image/jpeg_fast.ts";
+import {
+  _isResident,
+  decodeJpegFast,
+  JpegFastError,
+  type JpegScale,
+  resampleResidentWasm,
+} from "../../src/image/jpeg_fast.ts";
+import { reducedTriangleTaps, triangleTaps } from "../../src/image/_filter.ts";
+import { resampleRgb, resampleRgbReference } from "../../src/image/_resample.ts";
 import { TORCHVISION_PREPROCESSING } from "../../src/model/manifest.ts";
 import { diffStats, fixture } from "./_util.ts";
 
@@ -217,4 +225,90 @@ Deno.test("decodeJpegFast gives each image its own pixels while reusing its inst
   assert.deepEqual(first.data, copy);
   assert.deepEqual(again.data, copy);
   assert.notEqual(other.data.buffer, first.data.buffer);
+});
+
+Deno.test("decodeJpegFast leaves pixels in its instance until read, and preprocess gives the same tensor", async () => {
+  const spec = TORCHVISION_PREPROCESSING;
+  for (const [name, scale] of [["chelsea.jpg", 1], ["astronaut_progressive.jpg", 2]] as const) {
+    const img = await decodeJpegFast(await fixture(name), scale);
+    assert.ok(_isResident(img), `${name}: pixels copied out at decode`);
+    const inPlace = preprocess(img, spec); // resampled where the pixels lie
+    assert.ok(_isResident(img), `${name}: preprocess copied the pixels out`);
+    const data = img.data; // reading them copies them out
+    assert.ok(!_isResident(img), name);
+    assert.equal(data.length, img.width * img.height * 4, name);
+    const copied = { width: img.width, height: img.height, data, reduction: img.reduction };
+    assert.deepEqual(inPlace, preprocess(copied, spec), `${name}: tensors differ`);
+  }
+});
+
+Deno.test("a resident image keeps its own pixels when the instance decodes the next one", async () => {
+  const [a, b] = [await fixture("chelsea.jpg"), await fixture("camera_gray.jpg")];
+  const first = await decodeJpegFast(a);
+  const second = await decodeJpegFast(b); // overwrites the instance's output
+  assert.ok(!_isResident(first));
+  const spread = { ...second }; // an own enumerable `data`: spreading copies the pixels
+  await decodeJpegFast(a);
+  const wantA = (await decodeJpegFast(a)).data;
+  const wantB = (await decodeJpegFast(b)).data;
+  assert.deepEqual(first.data, wantA);
+  assert.deepEqual(second.data, wantB);
+  assert.deepEqual(spread.data, wantB);
+  assert.notEqual(first.data.buffer, wantA.buffer);
+  // A resident image resampled after its instance moved on reads its copied pixels.
+  const xt = triangleTaps(first.width, 37), yt = triangleTaps(first.height, 29);
+  assert.deepEqual(resampleRgb(first, xt, yt), resampleRgbReference(first, xt, yt));
+});
+
+Deno.test("resampling a resident image equals the reference bit for bit, crops and reductions too", async () => {
+  const full = await decodeJpegFast(await fixture("chelsea.jpg"));
+  const xt = triangleTaps(full.width, 341, 58, 224), yt = triangleTaps(full.height, 256, 16, 224);
+  const got = resampleResidentWasm(full, [0, full.height], xt, yt);
+  assert.ok(got, "the resident kernel did not run");
+  assert.deepEqual(got, resampleRgbReference(full, xt, yt));
+  const small = await decodeJpegFast(await fixture("chelsea.jpg"), 4);
+  const r = small.reduction!;
+  const map = { fullSize: r.width, scale: 4, left: 0 };
+  const sx = reducedTriangleTaps(small.width, map, 60, 2, 56);
+  const sy = reducedTriangleTaps(small.height, { ...map, fullSize: r.height }, 40, -3, 46);
+  const rows: [number, number] = [0, small.height];
+  const wasm = resampleResidentWasm(small, rows, sx, sy);
+  assert.ok(wasm);
+  assert.deepEqual(wasm, resampleRgbReference(small, sx, sy));
+  // Rows that do not cover the taps: declined, as for copied-in pixels.
+  assert.equal(resampleResidentWasm(small, [1, 2], sx, sy), undefined);
+});
+
+/** A baseline grayscale JPEG of `width` x `height` mid-grey (128) pixels: every block is DC 0. */
+function flatGrayJpeg(width: number, height: number): Uint8Array {
+  const blocks = Math.ceil(width / 8) * Math.ceil(height / 8);
+  // One 1-bit code ("0") per table: DC difference 0, then EOB - two bits per block.
+  const table = (tc: number) => [0xff, 0xc4, 0, 20, tc << 4, 1, ...new Array(15).fill(0), 0];
+  return new Uint8Array([
+    ...[0xff, 0xd8],
+    ...[0xff, 0xdb, 0, 67, 0, ...new Array(64).fill(1)],
+    ...[0xff, 0xc0, 0, 11, 8, height >> 8, height & 255, width >> 8, width & 255, 1, 1, 0x11, 0],
+    ...table(0),
+    ...table(1),
+    ...[0xff, 0xda, 0, 8, 1, 1, 0, 0, 63, 0],
+    ...new Array(Math.ceil(blocks / 4)).fill(0),
+    ...[0xff, 0xd9],
+  ]);
+}
+
+Deno.test("a decode too large for the shared instance leaves it, and the image in it, alone", async () => {
+  const small = await decodeJpegFast(await fixture("chelsea.jpg"));
+  const big = await decodeJpegFast(flatGrayJpeg(3000, 2000)); // ~50 MB of memory at full size
+  assert.ok(_isResident(small), "the large decode went through the shared instance");
+  assert.ok(!_isResident(big));
+  assert.deepEqual([big.width, big.height], [3000, 2000]);
+  assert.ok(big.data.every((v, i) => v === (i % 4 === 3 ? 255 : 128)));
+  // The shared instance is still the small image's: it resamples in place.
+  const one = {
+    start: new Int32Array([0]),
+    count: new Int32Array([1]),
+    weights: new Float64Array([1]),
+    stride: 1,
+  };
+  assert.ok(resampleResidentWasm(small, [0, 1], one, one));
 });

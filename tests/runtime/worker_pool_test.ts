@@ -7,7 +7,10 @@ import { ClassifierError } from "../../src/errors.ts";
 import { loadModel } from "../../src/model/store.ts";
 import { QueueFullError } from "../../src/runtime/_bounded_queue.ts";
 import { createBackend, createWasmBackend } from "../../src/runtime/mod.ts";
-import { createWorkerPoolBackend } from "../../src/runtime/worker_pool.ts";
+import {
+  createInferenceWorkerBackend,
+  createWorkerPoolBackend,
+} from "../../src/runtime/worker_pool.ts";
 import { buildTinyModel, fixture, writeTinyModel } from "../_helpers.ts";
 
 const t = { sanitizeOps: false, sanitizeResources: false };
@@ -212,4 +215,114 @@ Deno.test("--workers and WORKERS set the pool size; a bad one is refused with th
   );
   assert.throws(() => parseConfig(["--workers=-1"]), /workers=-1/);
   assert.throws(() => parseConfig(["--workers", "two"]), /workers=two/);
+});
+
+Deno.test({
+  name: "the inference Worker runs one session with the asked threads, answers as a session " +
+    "on this thread does, and takes the caller's model copy",
+  ...t,
+  async fn() {
+    // A plain ArrayBuffer, as Deno.readFile gives (encodeModel's may share a Buffer pool).
+    const bytes = new Uint8Array(buildTinyModel(8, 8));
+    const single = await createWasmBackend(buildTinyModel(8, 8), io);
+    const backend = await createInferenceWorkerBackend(bytes, {
+      ...io,
+      threads: 2,
+      releaseModel: true,
+    });
+    assert.equal(backend.workers, 1);
+    assert.equal(backend.threads, 2);
+    assert.equal((bytes.buffer as ArrayBuffer).detached, true, "moved to the Worker, not cloned");
+    const inputs = Array.from({ length: 4 }, (_, i) => input(i));
+    const runs = inputs.map((x) => backend.run(x, DIMS));
+    assert.equal(backend.queueDepth, 4); // one running, three waiting in order
+    for (const [i, out] of (await Promise.all(runs)).entries()) {
+      assertClose(out.data, (await single.run(inputs[i], DIMS)).data, `run ${i}`);
+    }
+    await Promise.all([backend.release(), single.release()]);
+  },
+});
+
+Deno.test({
+  name: "without releaseModel the inference Worker gets a copy and the caller keeps its bytes",
+  ...t,
+  async fn() {
+    const bytes = new Uint8Array(buildTinyModel(8, 8));
+    const backend = await createInferenceWorkerBackend(bytes, { ...io, threads: 1 });
+    assert.equal((bytes.buffer as ArrayBuffer).detached, false);
+    assert.equal(bytes.length > 0, true);
+    assert.deepEqual((await backend.run(input(0), DIMS)).dims, [1, 4]);
+    await backend.release();
+  },
+});
+
+Deno.test({
+  name: "a pool with releaseModel frees the caller's copy once its workers have started",
+  ...t,
+  async fn() {
+    const bytes = new Uint8Array(buildTinyModel(8, 8));
+    const pool = await createWorkerPoolBackend(bytes, { ...io, workers: 2, releaseModel: true });
+    assert.equal((bytes.buffer as ArrayBuffer).detached, true);
+    assert.equal(pool.threads, 1);
+    assert.deepEqual((await pool.run(input(0), DIMS)).dims, [1, 4]);
+    await pool.release();
+  },
+});
+
+Deno.test({
+  name: "createBackend runs the one session in a Worker with inferenceWorker, else on this thread",
+  ...t,
+  async fn() {
+    const lines: string[] = [];
+    const inWorker = await createBackend(buildTinyModel(8, 8), {
+      ...io,
+      backend: "wasm",
+      threads: 2,
+      inferenceWorker: true,
+      log: (line) => lines.push(line),
+    });
+    assert.equal((inWorker as { workers?: number }).workers, 1);
+    assert.equal(inWorker.threads, 2);
+    assert.match(lines.join("\n"), /one dedicated Worker \(2 threads\)/);
+    const here = await createBackend(buildTinyModel(8, 8), { ...io, backend: "wasm", threads: 1 });
+    assert.equal((here as { workers?: number }).workers, undefined);
+    // --workers wins: a pool of single-threaded sessions.
+    const pool = await createBackend(buildTinyModel(8, 8), {
+      ...io,
+      backend: "wasm",
+      workers: 2,
+      threads: 2,
+      inferenceWorker: true,
+    });
+    assert.equal((pool as { workers?: number }).workers, 2);
+    assert.equal(pool.threads, 1);
+    await Promise.all([inWorker.release(), here.release(), pool.release()]);
+  },
+});
+
+Deno.test({
+  name: "an invalid model in the inference Worker fails with the session's reason, no fallback",
+  ...t,
+  async fn() {
+    await assert.rejects(
+      createBackend(buildTinyModel(8, 8), {
+        ...io,
+        inputName: "data_0",
+        backend: "wasm",
+        inferenceWorker: true,
+        releaseModel: true,
+      }),
+      (e) => e instanceof ClassifierError && /needs input "data_0"/.test(e.message),
+    );
+  },
+});
+
+Deno.test("--inference-thread and INFERENCE_THREAD choose worker or main; others are refused", () => {
+  assert.equal(parseConfig([]).inferenceThread, undefined);
+  assert.equal(parseConfig(["--inference-thread", "main"]).inferenceThread, "main");
+  assert.equal(
+    parseConfig([], (k) => (k === "INFERENCE_THREAD" ? "worker" : undefined)).inferenceThread,
+    "worker",
+  );
+  assert.throws(() => parseConfig(["--inference-thread", "gpu"]), /inference-thread=gpu/);
 });

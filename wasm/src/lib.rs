@@ -11,6 +11,9 @@
 //! - `quantize_u8`, `qgemm_packed_bytes`, `qgemm_pack`, `qlinear_f32`, `qlinear_acc_u8`,
 //!   `qconv_f32`, `qconv_acc_u8`: ONNX QuantizeLinear and the quantized Gemm / Conv
 //!   (see `quantize.rs`, `qgemm.rs`, `qlinear.rs`, `qconv.rs`).
+//! - `qlinear16_f32`, `qlinear16_acc`, `qconv16_f32`: the Gemm and Conv with int8
+//!   weights and float input rounded per call on its own grid (see `qlinear.rs`,
+//!   `qconv.rs`).
 //! - `maxpool_f32(x, y, geometry) -> status`: ONNX MaxPool for NCHW float32 (see
 //!   `maxpool.rs`).
 //!
@@ -285,7 +288,8 @@ struct LinearBufs {
     scratch: Scratch,
 }
 
-/// scales, bias: None when the call takes none (the raw sums).
+/// scales, bias: None when the call takes none (the raw sums). The scratch holds xc:
+/// [n, KP] i16, then `extra` bytes per sample.
 fn linear_bufs(
     n: usize,
     m: u32,
@@ -293,10 +297,11 @@ fn linear_bufs(
     packed: usize,
     scales: Option<usize>,
     bias: Option<usize>,
+    extra: usize,
 ) -> Result<LinearBufs, i32> {
     let len = packed_len(m, k)?;
     let kp = qgemm::padded_k(k as usize);
-    let scratch = n.checked_mul(kp * 2).ok_or(STATUS_BAD_SHAPE)?;
+    let scratch = n.checked_mul(kp * 2 + extra).ok_or(STATUS_BAD_SHAPE)?;
     Ok(LinearBufs {
         packed: Buf::new::<u8>(packed, len)?,
         scales: scales.map(|p| Buf::new::<f32>(p, m as usize)).transpose()?,
@@ -335,7 +340,7 @@ pub extern "C" fn qlinear_f32(
         let n = n as usize;
         let x = Buf::new::<f32>(x_ptr, n.checked_mul(k as usize).ok_or(STATUS_BAD_SHAPE)?)?;
         let y = Buf::new::<f32>(y_ptr, n.checked_mul(m as usize).ok_or(STATUS_BAD_SHAPE)?)?;
-        let b = linear_bufs(n, m, k, packed_ptr, Some(scales_ptr), Some(bias_ptr))?;
+        let b = linear_bufs(n, m, k, packed_ptr, Some(scales_ptr), Some(bias_ptr), 0)?;
         disjoint(y, &[Some(x), Some(b.packed), b.scales, b.bias])?;
         // SAFETY: y is disjoint from every input (checked above), the scratch block is
         // fresh from the heap; see `Buf::slice`.
@@ -377,7 +382,7 @@ pub extern "C" fn qlinear_acc_u8(
         let n = n as usize;
         let xq = Buf::new::<u8>(xq_ptr, n.checked_mul(k as usize).ok_or(STATUS_BAD_SHAPE)?)?;
         let acc = Buf::new::<i32>(acc_ptr, n.checked_mul(m as usize).ok_or(STATUS_BAD_SHAPE)?)?;
-        let b = linear_bufs(n, m, k, packed_ptr, None, None)?;
+        let b = linear_bufs(n, m, k, packed_ptr, None, None, 0)?;
         disjoint(acc, &[Some(xq), Some(b.packed)])?;
         // SAFETY: acc is disjoint from every input (checked above), the scratch block is
         // fresh from the heap; see `Buf::slice`.
@@ -385,6 +390,88 @@ pub extern "C" fn qlinear_acc_u8(
             unsafe { (xq.slice(), acc.slice_mut(), b.packed.slice(), b.scratch.0.slice_mut()) };
         let layer = qlinear::Layer { packed, m: m as usize, k: k as usize };
         qlinear::linear_acc(&layer, xq, z, xc, acc);
+        Ok(())
+    })())
+}
+
+/// y = the Gemm of x with int8 weights, x rounded per sample to int16 on its own
+/// scale, + bias, ReLU if `relu` != 0 (see `qlinear.rs`). x: [n, k] f32, y: [n, m]
+/// f32, packed: the `qgemm_pack`ed [m, k] weights, scales: [m] f32, bias: [m] f32 or
+/// 0 for none.
+#[allow(clippy::too_many_arguments)] // the C ABI has no structs worth passing from JS
+#[no_mangle]
+pub extern "C" fn qlinear16_f32(
+    x_ptr: usize,
+    y_ptr: usize,
+    n: u32,
+    packed_ptr: usize,
+    m: u32,
+    k: u32,
+    scales_ptr: usize,
+    bias_ptr: usize,
+    relu: u32,
+) -> i32 {
+    status((|| {
+        packed_len(m, k)?;
+        if n == 0 {
+            return Ok(());
+        }
+        let n = n as usize;
+        let x = Buf::new::<f32>(x_ptr, n.checked_mul(k as usize).ok_or(STATUS_BAD_SHAPE)?)?;
+        let y = Buf::new::<f32>(y_ptr, n.checked_mul(m as usize).ok_or(STATUS_BAD_SHAPE)?)?;
+        let b = linear_bufs(n, m, k, packed_ptr, Some(scales_ptr), Some(bias_ptr), 4)?;
+        disjoint(y, &[Some(x), Some(b.packed), b.scales, b.bias])?;
+        let xc_bytes = n * qgemm::padded_k(k as usize) * 2;
+        let at = b.scratch.0.ptr;
+        // SAFETY: y is disjoint from every input (checked above); the scratch block is
+        // fresh from the heap and cut into two disjoint parts (xc_bytes is a multiple
+        // of 32, so the f32 part is aligned); see `Buf::slice`.
+        let (x, y, packed, scales, bias, xc, x_scales) = unsafe {
+            (
+                x.slice(),
+                y.slice_mut(),
+                b.packed.slice(),
+                b.scales.map_or(&[][..], |s| s.slice()),
+                b.bias.map(|b| b.slice()),
+                Buf { ptr: at, bytes: xc_bytes }.slice_mut(),
+                Buf { ptr: at + xc_bytes, bytes: n * 4 }.slice_mut(),
+            )
+        };
+        let layer = qlinear::Layer { packed, m: m as usize, k: k as usize };
+        let epilogue = qlinear::Epilogue { x_scale: 1.0, scales, bias, relu: relu != 0 };
+        qlinear::linear16_f32(&layer, x, xc, x_scales, &epilogue, y);
+        Ok(())
+    })())
+}
+
+/// acc = the exact sums of the int8-weight Gemm for any int16 input: sum over k of
+/// xq * w, as f64 (exact integers). xq: [n, k] i16, acc: [n, m] f64, packed: the
+/// `qgemm_pack`ed [m, k] weights.
+#[no_mangle]
+pub extern "C" fn qlinear16_acc(
+    xq_ptr: usize,
+    acc_ptr: usize,
+    n: u32,
+    packed_ptr: usize,
+    m: u32,
+    k: u32,
+) -> i32 {
+    status((|| {
+        packed_len(m, k)?;
+        if n == 0 {
+            return Ok(());
+        }
+        let n = n as usize;
+        let xq = Buf::new::<i16>(xq_ptr, n.checked_mul(k as usize).ok_or(STATUS_BAD_SHAPE)?)?;
+        let acc = Buf::new::<f64>(acc_ptr, n.checked_mul(m as usize).ok_or(STATUS_BAD_SHAPE)?)?;
+        let b = linear_bufs(n, m, k, packed_ptr, None, None, 0)?;
+        disjoint(acc, &[Some(xq), Some(b.packed)])?;
+        // SAFETY: acc is disjoint from every input (checked above), the scratch block is
+        // fresh from the heap; see `Buf::slice`.
+        let (xq, acc, packed, xc) =
+            unsafe { (xq.slice(), acc.slice_mut(), b.packed.slice(), b.scratch.0.slice_mut()) };
+        let layer = qlinear::Layer { packed, m: m as usize, k: k as usize };
+        qlinear::linear16_acc(&layer, xq, xc, acc);
         Ok(())
     })())
 }
@@ -458,6 +545,49 @@ pub extern "C" fn qconv_f32(
         };
         let epilogue = qlinear::Epilogue { x_scale, scales, bias, relu: relu != 0 };
         qconv::conv_f32(&g, packed, x, &quantize::Quantizer::new(x_scale, z), &epilogue, s, y);
+        Ok(())
+    })())
+}
+
+/// y = the Conv of x with int8 weights, each image and group of x rounded on its own
+/// symmetric grid (see `qconv.rs`), + bias, ReLU if `relu` != 0. Arguments as for
+/// `qconv_f32`, without the input's scale and zero point.
+#[no_mangle]
+pub extern "C" fn qconv16_f32(
+    x_ptr: usize,
+    y_ptr: usize,
+    geometry_ptr: usize,
+    packed_ptr: usize,
+    scales_ptr: usize,
+    bias_ptr: usize,
+    relu: u32,
+) -> i32 {
+    status((|| {
+        let g = geometry(geometry_ptr)?;
+        if g.n == 0 {
+            return Ok(());
+        }
+        let x = Buf::new::<f32>(x_ptr, g.x_len().ok_or(STATUS_BAD_SHAPE)?)?;
+        let y = Buf::new::<f32>(y_ptr, g.y_len().ok_or(STATUS_BAD_SHAPE)?)?;
+        let packed = Buf::new::<u8>(packed_ptr, g.packed_len().ok_or(STATUS_BAD_SHAPE)?)?;
+        let scales = Buf::new::<f32>(scales_ptr, g.m)?;
+        let bias = optional_f32(bias_ptr, g.m)?;
+        disjoint(y, &[Some(x), Some(packed), Some(scales), bias])?;
+        let scratch = Scratch::new(conv_scratch_bytes(&g)?)?;
+        // SAFETY: y is disjoint from every input (checked above), the scratch block is
+        // fresh from the heap; see `Buf::slice`.
+        let (x, y, packed, scales, bias, s) = unsafe {
+            (
+                x.slice(),
+                y.slice_mut(),
+                packed.slice(),
+                scales.slice(),
+                bias.map(|b| b.slice()),
+                conv_scratch(&scratch, &g),
+            )
+        };
+        let epilogue = qlinear::Epilogue { x_scale: 1.0, scales, bias, relu: relu != 0 };
+        qconv::conv16_f32(&g, packed, x, &epilogue, s, y);
         Ok(())
     })())
 }

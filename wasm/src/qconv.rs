@@ -12,10 +12,19 @@
 //! an integer), so padding is xc = 0 and adds nothing to a sum. The weights of group g
 //! are rows [g * M/G, (g + 1) * M/G) of W: [M, C/G * kH * kW], packed per group one
 //! after the other (`packed_len`).
+//!
+//! `conv16_f32` is the Conv of a weight-only int8 layer (float input): each image n
+//! and group g of x is rounded on its own symmetric grid (quantize.rs) with
+//! q_max = min(32767, (2^31 - 1) / (128 K)), K = C/G * kH * kW, s = max |x[n, g]| /
+//! q_max, so that |acc| <= K * 128 * q_max < 2^31 and `qgemm::gemm`'s i32 sums stay
+//! exact with no extra work: AlexNet's convolutions get q_max 32767 (conv1), 13981
+//! (conv2), 7281 (conv3), 9709 (conv4, conv5), 28-128 times finer than a uint8 grid
+//! over the same range. The epilogue is the QDQ one with s in place of s_x. One scale per
+//! group of an image, not per image, so that a layer split by groups gives the same bits.
 
 use crate::qgemm::{self, Sink};
 use crate::qlinear::Epilogue;
-use crate::quantize::{center_u8, quantize_centered, Quantizer};
+use crate::quantize::{center_u8, quantize_centered, symmetric_scale, Quantizer, Q16_MAX};
 use core::arch::wasm32::*;
 
 /// Conv attributes and shapes, as JavaScript passes them: 16 u32 in this order.
@@ -164,6 +173,42 @@ pub fn conv_f32(
         for group in 0..g.group {
             im2col(g, s.image, group, s.cols);
             let mut sink = NchwF32 { y, pixels: g.pixels(), rows: g.m / g.group, group, epilogue };
+            gemm_group(g, packed, group, s.cols, &mut sink);
+        }
+    }
+}
+
+/// The largest |xc| of `conv16_f32`'s grid for a K (see the module comment).
+pub fn q16_max(k: usize) -> f32 {
+    (i32::MAX as usize / (128 * k.max(1))).min(Q16_MAX as usize) as f32
+}
+
+/// y = the conv of x rounded per image and group on the symmetric grid of `q16_max`
+/// (`epilogue.x_scale` is not used). x: [N, C, H, W] f32, y: [N, M, OH, OW] f32.
+pub fn conv16_f32(
+    g: &Geometry,
+    packed: &[u8],
+    x: &[f32],
+    epilogue: &Epilogue,
+    s: Scratch,
+    y: &mut [f32],
+) {
+    let image_len = g.c * g.h * g.w;
+    let out_len = g.m * g.pixels();
+    let (hp, wp) = g.padded_hw();
+    let (group_in, group_padded) = (g.c / g.group * g.h * g.w, g.c / g.group * hp * wp);
+    let q_max = q16_max(g.k());
+    for (x, y) in x.chunks_exact(image_len).zip(y.chunks_exact_mut(out_len)) {
+        for group in 0..g.group {
+            let xg = &x[group * group_in..(group + 1) * group_in];
+            let scale = symmetric_scale(xg, q_max);
+            let quantizer = Quantizer::symmetric(scale, q_max);
+            let image = &mut s.image[group * group_padded..(group + 1) * group_padded];
+            fill_bordered(g, xg, image, |x, out| quantize_centered(x, out, &quantizer));
+            im2col(g, s.image, group, s.cols);
+            let e = Epilogue { x_scale: scale, ..*epilogue };
+            let mut sink =
+                NchwF32 { y, pixels: g.pixels(), rows: g.m / g.group, group, epilogue: &e };
             gemm_group(g, packed, group, s.cols, &mut sink);
         }
     }

@@ -27,6 +27,14 @@
 //!
 //! Exactness: a dot lane adds two products of at most 255 * 128, and the sum over K
 //! is at most K * 255 * 128 < 2^31 for K <= MAX_K.
+//!
+//! `gemm_wide` is the same loop for full-range i16 activations (the int16 layers of
+//! qlinear.rs): a lane of `block_acc` gets 4 products per 16 weights, each at most
+//! 32768 * 128 = 2^22 in magnitude, so an i32 lane stays exact over `WIDE_KC` = 1024
+//! values of K (256 products: at most 2^30). After each such slice the lanes are
+//! converted to f64 (exact) and added there; every partial sum is an integer below
+//! MAX_K * 2^22 = 2^38 < 2^53, so the f64 totals are the exact sums whatever the
+//! order. The conversion costs ~20 instructions per 4096 multiply-adds.
 
 use crate::simd::*;
 use core::arch::wasm32::*;
@@ -37,6 +45,8 @@ pub const ROWS: usize = 4;
 pub const KC: usize = 16;
 /// Largest K whose sums fit in i32 (see the module comment).
 pub const MAX_K: usize = 65536;
+/// K per exact i32 slice in `gemm_wide` (see the module comment).
+pub const WIDE_KC: usize = 1024;
 /// Bytes of xc per tile of samples: a tile stays in cache while every weight block
 /// passes over it (each block, at most 4 * KP bytes, stays in L1 across the tile).
 const TILE_BYTES: usize = 96 * 1024;
@@ -110,6 +120,57 @@ pub fn gemm(packed: &[u8], kp: usize, xc: &[i16], sink: &mut impl Sink) {
         }
         t0 = t1;
     }
+}
+
+/// Receives the exact sums of `gemm_wide`: acc[n, 4b..4b + 4] as two f64x2
+/// (rows 4b, 4b + 1 and rows 4b + 2, 4b + 3; lanes past M are 0).
+pub trait WideSink {
+    fn put(&mut self, n: usize, block: usize, acc: (v128, v128));
+}
+
+/// `gemm` for xc anywhere in i16 (not only [-255, 255]): for every sample n and block
+/// b, sink.put(n, b, acc[n, 4b..4b + 4]) as exact f64. One sample per pass (the
+/// batch-1 fc layers it is for are bound by reading the weights).
+pub fn gemm_wide(packed: &[u8], kp: usize, xc: &[i16], sink: &mut impl WideSink) {
+    let n = xc.len() / kp;
+    let tile = (TILE_BYTES / (2 * kp)).max(1);
+    let mut t0 = 0;
+    while t0 < n {
+        let t1 = n.min(t0 + tile);
+        for (b, w) in packed.chunks_exact(ROWS * kp).enumerate() {
+            for s in t0..t1 {
+                sink.put(s, b, block_acc_wide(w, &xc[s * kp..(s + 1) * kp]));
+            }
+        }
+        t0 = t1;
+    }
+}
+
+/// The exact sums of four rows for one sample, `WIDE_KC` values of K at a time in
+/// i32, then in f64: ([row 0, row 1], [row 2, row 3]).
+#[inline(never)]
+fn block_acc_wide(w: &[u8], x: &[i16]) -> (v128, v128) {
+    let mut total = [f64x2_splat(0.0); ROWS];
+    for (w, x) in w.chunks(ROWS * WIDE_KC).zip(x.chunks(WIDE_KC)) {
+        let mut acc = [i32x4_splat(0); ROWS];
+        for (w, x) in w.chunks_exact(ROWS * KC).zip(x.chunks_exact(KC)) {
+            let xl = load_i16x8(&x[0..8]);
+            let xh = load_i16x8(&x[8..16]);
+            for r in 0..ROWS {
+                let (lo, hi) = load_i8x16_as_i16(&w[r * KC..(r + 1) * KC]);
+                let d = i32x4_add(i32x4_dot_i16x8(lo, xl), i32x4_dot_i16x8(hi, xh));
+                acc[r] = i32x4_add(acc[r], d);
+            }
+        }
+        for r in 0..ROWS {
+            let high = i32x4_shuffle::<2, 3, 2, 3>(acc[r], acc[r]);
+            let pair = f64x2_add(f64x2_convert_low_i32x4(acc[r]), f64x2_convert_low_i32x4(high));
+            total[r] = f64x2_add(total[r], pair);
+        }
+    }
+    let sum =
+        |a: v128, b: v128| f64x2_add(i64x2_shuffle::<0, 2>(a, b), i64x2_shuffle::<1, 3>(a, b));
+    (sum(total[0], total[1]), sum(total[2], total[3]))
 }
 
 /// acc of four rows (one block) for one sample. w: [KP / 16, 4, 16] i8 as u8, x: [KP] i16.

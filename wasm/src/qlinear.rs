@@ -8,9 +8,17 @@
 //!
 //! Every step of the last line is one f32 operation in that order (no fused
 //! multiply-add), so plain TypeScript with Math.fround reproduces it bit for bit.
+//!
+//! The int16 layers (`linear16_f32`: weight-only int8 layers of the model, whose
+//! input is float) take the same weights but round each sample n of x on its own
+//! int16 grid (quantize.rs, `symmetric_scale`): s_n = max |x[n]| / 32767, xc = x / s_n
+//! rounded, then the exact sums of `qgemm::gemm_wide` and the same epilogue with
+//! s_n for s_x and f32(acc) rounded once from the exact sum. The input's rounding
+//! error is at most s_n / 2 = max |x[n]| / 65534 per value, about 1/128 of a uint8
+//! grid over the same range; the weights are read as often as in the uint8 layers.
 
-use crate::qgemm::{self, Sink};
-use crate::quantize::{center_u8, quantize_centered, Quantizer};
+use crate::qgemm::{self, Sink, WideSink};
+use crate::quantize::{center_u8, quantize_centered, symmetric_scale, Quantizer, Q16_MAX};
 use crate::simd::*;
 use core::arch::wasm32::*;
 
@@ -34,8 +42,14 @@ impl Epilogue<'_> {
     /// acc: exact i32x4 of rows [row0, row0 + 4) -> f32x4 (lanes past the rows are junk).
     #[inline(always)]
     pub fn apply(&self, acc: v128, row0: usize) -> v128 {
-        let scale = f32x4_mul(f32x4_splat(self.x_scale), load_upto4(&self.scales[row0..]));
-        let mut y = f32x4_mul(f32x4_convert_i32x4(acc), scale);
+        self.apply_f32(f32x4_convert_i32x4(acc), row0, self.x_scale)
+    }
+
+    /// As `apply` for sums already in f32 (f32x4 `acc`) and the input scale `x_scale`.
+    #[inline(always)]
+    pub fn apply_f32(&self, acc: v128, row0: usize, x_scale: f32) -> v128 {
+        let scale = f32x4_mul(f32x4_splat(x_scale), load_upto4(&self.scales[row0..]));
+        let mut y = f32x4_mul(acc, scale);
         if let Some(bias) = self.bias {
             y = f32x4_add(y, load_upto4(&bias[row0..]));
         }
@@ -83,6 +97,93 @@ pub fn linear_acc(layer: &Layer, xq: &[u8], zero_point: u8, xc: &mut [i16], acc:
     qgemm::gemm(layer.packed, kp, xc, &mut RowMajorI32 { acc, m: layer.m });
 }
 
+/// y = the int16 layer on x: each sample rounded to int16 on its own scale, exact
+/// sums, the float epilogue (`epilogue.x_scale` is not used). x: [N, K] f32, y: [N, M]
+/// f32; xc: [N, KP] i16 and x_scales: [N] f32 scratch (x_scales gets each s_n).
+pub fn linear16_f32(
+    layer: &Layer,
+    x: &[f32],
+    xc: &mut [i16],
+    x_scales: &mut [f32],
+    epilogue: &Epilogue,
+    y: &mut [f32],
+) {
+    let kp = qgemm::padded_k(layer.k);
+    for ((x, xc), s) in
+        x.chunks_exact(layer.k).zip(xc.chunks_exact_mut(kp)).zip(x_scales.iter_mut())
+    {
+        *s = symmetric_scale(x, Q16_MAX);
+        quantize_centered(x, &mut xc[..layer.k], &Quantizer::symmetric(*s, Q16_MAX));
+        xc[layer.k..].fill(0);
+    }
+    let mut sink = RowMajorWide { y, m: layer.m, x_scales, epilogue };
+    qgemm::gemm_wide(layer.packed, kp, xc, &mut sink);
+}
+
+/// acc = the exact sums for any i16 input: sum over k of xq[n, k] * w[m, k].
+/// xq: [N, K] i16, acc: [N, M] f64 (exact integers); xc: [N, KP] i16 scratch.
+pub fn linear16_acc(layer: &Layer, xq: &[i16], xc: &mut [i16], acc: &mut [f64]) {
+    let kp = qgemm::padded_k(layer.k);
+    for (q, xc) in xq.chunks_exact(layer.k).zip(xc.chunks_exact_mut(kp)) {
+        xc[..layer.k].copy_from_slice(q);
+        xc[layer.k..].fill(0);
+    }
+    qgemm::gemm_wide(layer.packed, kp, xc, &mut RowMajorF64 { acc, m: layer.m });
+}
+
+/// y: [N, M] row-major, from the exact f64 sums and per-sample input scales.
+struct RowMajorWide<'a> {
+    y: &'a mut [f32],
+    m: usize,
+    x_scales: &'a [f32],
+    epilogue: &'a Epilogue<'a>,
+}
+
+impl WideSink for RowMajorWide<'_> {
+    #[inline(always)]
+    fn put(&mut self, n: usize, block: usize, acc: (v128, v128)) {
+        let row0 = block * qgemm::ROWS;
+        // f32(acc): each exact sum rounded once.
+        let v = self.epilogue.apply_f32(narrow(acc.0, acc.1), row0, self.x_scales[n]);
+        store_upto4(&mut self.y[n * self.m + row0..(n + 1) * self.m], v);
+    }
+}
+
+/// acc: [N, M] f64 row-major.
+struct RowMajorF64<'a> {
+    acc: &'a mut [f64],
+    m: usize,
+}
+
+impl WideSink for RowMajorF64<'_> {
+    #[inline(always)]
+    fn put(&mut self, n: usize, block: usize, acc: (v128, v128)) {
+        let row0 = block * qgemm::ROWS;
+        let lanes = [
+            f64x2_extract_lane::<0>(acc.0),
+            f64x2_extract_lane::<1>(acc.0),
+            f64x2_extract_lane::<0>(acc.1),
+            f64x2_extract_lane::<1>(acc.1),
+        ];
+        let out = &mut self.acc[n * self.m + row0..(n + 1) * self.m];
+        let len = out.len().min(qgemm::ROWS);
+        out[..len].copy_from_slice(&lanes[..len]);
+    }
+}
+
+/// Writes f32 lanes of `v` to the start of `out` (all four, or fewer at the end).
+#[inline(always)]
+fn store_upto4(out: &mut [f32], v: v128) {
+    if out.len() >= 4 {
+        store4(out, v);
+    } else {
+        let lanes =
+            [f32x4_extract_lane::<0>(v), f32x4_extract_lane::<1>(v), f32x4_extract_lane::<2>(v)];
+        let len = out.len();
+        out.copy_from_slice(&lanes[..len]);
+    }
+}
+
 /// y: [N, M] row-major.
 struct RowMajorF32<'a> {
     y: &'a mut [f32],
@@ -95,18 +196,7 @@ impl Sink for RowMajorF32<'_> {
     fn put(&mut self, n: usize, block: usize, acc: v128) {
         let row0 = block * qgemm::ROWS;
         let v = self.epilogue.apply(acc, row0);
-        let out = &mut self.y[n * self.m + row0..(n + 1) * self.m];
-        if out.len() >= 4 {
-            store4(out, v);
-        } else {
-            let lanes = [
-                f32x4_extract_lane::<0>(v),
-                f32x4_extract_lane::<1>(v),
-                f32x4_extract_lane::<2>(v),
-            ];
-            let len = out.len();
-            out.copy_from_slice(&lanes[..len]);
-        }
+        store_upto4(&mut self.y[n * self.m + row0..(n + 1) * self.m], v);
     }
 }
 

@@ -10,6 +10,16 @@
 //! 0 or 255 and NaN gives 0, as in onnxruntime-web (tests/runtime/kernels/
 //! qlinear_ort_test.ts). The GEMM works on the centred value xc = q - zero_point in
 //! [-255, 255], which `quantize_centered` writes directly as i16.
+//!
+//! The int16 layers (qlinear.rs) round their input per call and per sample instead,
+//! symmetric over the sample's own range:
+//!
+//! ```text
+//! s  = f32(max |x| / q_max) over the finite values of x (1 when that is 0)
+//! xc = clamp(round_half_even(x / s), -q_max, q_max)      (NaN -> 0, +-inf saturate)
+//! ```
+//!
+//! with q_max = 32767 for the Gemm (`Q16_MAX`) and smaller for the Conv (qconv.rs).
 
 use crate::simd::*;
 use core::arch::wasm32::*;
@@ -37,6 +47,17 @@ impl Quantizer {
         }
     }
 
+    /// The symmetric grid of `scale`: xc in [-q_max, q_max] (q_max <= 32767), NaN to 0.
+    pub fn symmetric(scale: f32, q_max: f32) -> Quantizer {
+        Quantizer {
+            scale: f32x4_splat(scale),
+            lo: f32x4_splat(-q_max),
+            hi: f32x4_splat(q_max),
+            nan: i32x4_splat(0),
+            zero_point: i32x4_splat(0),
+        }
+    }
+
     /// x: 4 f32 lanes -> q - zero_point as 4 i32 lanes in [-zero_point, 255 - zero_point].
     #[inline(always)]
     pub fn centered4(&self, x: v128) -> v128 {
@@ -45,6 +66,45 @@ impl Quantizer {
         // so NaN lanes are patched to -zero_point (q = 0) by the select.
         let c = i32x4_trunc_sat_f32x4(f32x4_min(f32x4_max(r, self.lo), self.hi));
         v128_bitselect(c, self.nan, f32x4_eq(r, r))
+    }
+}
+
+/// Largest |xc| of the int16 grid (symmetric: -32768 is not used).
+pub const Q16_MAX: f32 = 32767.0;
+
+/// The symmetric scale of x for the grid [-q_max, q_max]: f32(max |x| / q_max) over
+/// its finite values (NaN and +-inf are left out), or 1 when that is 0 (x all zeros).
+pub fn symmetric_scale(x: &[f32], q_max: f32) -> f32 {
+    let inf = f32x4_splat(f32::INFINITY);
+    // |x|, with NaN and inf lanes as 0 (a < inf is false for both).
+    let finite_abs = |v: v128| {
+        let a = f32x4_abs(v);
+        v128_and(a, f32x4_lt(a, inf))
+    };
+    let mut m = f32x4_splat(0.0);
+    let mut xs = x.chunks_exact(4);
+    for x in &mut xs {
+        m = f32x4_max(m, finite_abs(load4(x)));
+    }
+    for v in xs.remainder() {
+        m = f32x4_max(m, finite_abs(f32x4_splat(*v)));
+    }
+    let mut max = 0.0f32;
+    for v in [
+        f32x4_extract_lane::<0>(m),
+        f32x4_extract_lane::<1>(m),
+        f32x4_extract_lane::<2>(m),
+        f32x4_extract_lane::<3>(m),
+    ] {
+        if v > max {
+            max = v;
+        }
+    }
+    let s = max / q_max;
+    if s > 0.0 {
+        s
+    } else {
+        1.0
     }
 }
 

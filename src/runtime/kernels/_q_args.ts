@@ -32,7 +32,7 @@ export function checkQuantizeArgs(action: string, scale: number, zeroPoint: numb
 /** Checks a [N, K] input of a quantized Gemm. */
 export function checkLinearArgs(
   action: string,
-  x: Float32Array | Uint8Array,
+  x: Float32Array | Uint8Array | Int16Array,
   n: number,
   k: number,
 ): void {
@@ -54,6 +54,10 @@ export function checkQLinearWeights(action: string, layer: QLinearWeights): void
   }
   checkRowFloats(action, "weightScales", weightScales, m);
   if (bias !== undefined) checkRowFloats(action, "bias", bias, m);
+  const { activations = "uint8" } = layer;
+  if (activations !== "uint8" && activations !== "int16") {
+    throw new TypeError(`${action}: activations must be "uint8" or "int16", got ${activations}`);
+  }
 }
 
 /** Checks one float32 per output row. */
@@ -69,7 +73,7 @@ export function checkRowFloats(
 }
 
 /** `out` when it has `length` values (else a RangeError), or a new array. */
-export function outArray<T extends Float32Array | Int32Array | Uint8Array>(
+export function outArray<T extends Float32Array | Float64Array | Int32Array | Uint8Array>(
   action: string,
   out: T | undefined,
   length: number,

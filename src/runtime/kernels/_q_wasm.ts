@@ -49,6 +49,18 @@ export interface QExports {
     k: number,
     xZeroPoint: number,
   ): number;
+  qlinear16_f32(
+    x: number,
+    y: number,
+    n: number,
+    packed: number,
+    m: number,
+    k: number,
+    scales: number,
+    bias: number,
+    relu: number,
+  ): number;
+  qlinear16_acc(xq: number, acc: number, n: number, packed: number, m: number, k: number): number;
   qconv_f32(
     x: number,
     y: number,
@@ -58,6 +70,15 @@ export interface QExports {
     bias: number,
     xScale: number,
     xZeroPoint: number,
+    relu: number,
+  ): number;
+  qconv16_f32(
+    x: number,
+    y: number,
+    geometry: number,
+    packed: number,
+    scales: number,
+    bias: number,
     relu: number,
   ): number;
   qconv_acc_u8(
@@ -78,7 +99,10 @@ const FUNCTIONS = [
   "qgemm_pack",
   "qlinear_f32",
   "qlinear_acc_u8",
+  "qlinear16_f32",
+  "qlinear16_acc",
   "qconv_f32",
+  "qconv16_f32",
   "qconv_acc_u8",
 ] as const;
 

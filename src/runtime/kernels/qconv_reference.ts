@@ -12,7 +12,7 @@
  * @module
  */
 import { checkQuantizeArgs, checkRowFloats, MAX_K } from "./_q_args.ts";
-import { quantizeLinearReference } from "./qlinear_reference.ts";
+import { quantizeLinearReference, roundHalfEven } from "./qlinear_reference.ts";
 
 /** Dims [N, C, H, W] of an NCHW tensor. */
 export type ConvDims = readonly [n: number, c: number, h: number, w: number];
@@ -35,6 +35,12 @@ export interface QConvWeights {
   pads?: readonly [number, number, number, number];
   /** [dH, dW] (default [1, 1]). */
   dilations?: readonly [number, number];
+  /**
+   * How the input is rounded: `uint8` (default) with the layer's calibrated scale and
+   * zero point (a QDQ layer), or `int16`, per image and group on its own symmetric
+   * grid (a weight-only layer, whose model input is float; {@linkcode qconv16Reference}).
+   */
+  activations?: "uint8" | "int16";
 }
 
 /** Conv attributes with defaults filled in and the output size worked out. */
@@ -82,6 +88,10 @@ export function checkQConvWeights(action: string, layer: QConvWeights): void {
   }
   checkRowFloats(action, "weightScales", weightScales, m);
   if (bias !== undefined) checkRowFloats(action, "bias", bias, m);
+  const { activations = "uint8" } = layer;
+  if (activations !== "uint8" && activations !== "int16") {
+    throw new TypeError(`${action}: activations must be "uint8" or "int16", got ${activations}`);
+  }
   nonNegativeIntegers(action, "strides", layer.strides ?? [1, 1], 1);
   nonNegativeIntegers(action, "dilations", layer.dilations ?? [1, 1], 1);
   nonNegativeIntegers(action, "pads", layer.pads ?? [0, 0, 0, 0], 0);
@@ -262,4 +272,106 @@ export function qconvReference(
   const xq = quantizeLinearReference(x, xScale, xZeroPoint);
   const acc = qconvAccumulateReference(layer, xq, dims, xZeroPoint);
   return qconvOutputReference(layer, acc, g.m, g.oh * g.ow, xScale, relu);
+}
+
+/**
+ * The largest |x_q| of an int16 Conv's grid: min(32767, floor((2^31 - 1) / (128 K))),
+ * K = C/G * kH * kW, so that the int32 sums stay exact (wasm/src/qconv.rs).
+ *
+ * @example
+ * ```ts
+ * import { conv16QMax } from "./qconv_reference.ts";
+ *
+ * console.log(conv16QMax(48 * 5 * 5), conv16QMax(3 * 11 * 11)); // 13981 32767
+ * ```
+ */
+export function conv16QMax(k: number): number {
+  return Math.min(32767, Math.floor(0x7fffffff / (128 * Math.max(1, k))));
+}
+
+/**
+ * The Conv of a weight-only int8 layer: each image n and group g of x rounded on its
+ * own symmetric grid, then the exact sums and the float epilogue of
+ * {@linkcode qconvReference}:
+ *
+ * ```text
+ * s[n, g]  = f32(max |x[n, channels of g]| / q_max) over the finite values (1 when 0)
+ * xq       = clamp(roundHalfEven(f32(x / s[n, g])), -q_max, q_max)     (NaN -> 0)
+ * y        = f32(acc) * f32(s[n, g] * s_w[m]) + bias[m], then ReLU
+ * ```
+ *
+ * with q_max = {@linkcode conv16QMax}(K). x: [N, C, H, W] -> y: [N, M, OH, OW].
+ *
+ * @example
+ * ```ts
+ * import { qconv16Reference } from "./qconv_reference.ts";
+ *
+ * const layer = { weights: new Int8Array(9).fill(1), shape: [1, 1, 3, 3] as const,
+ *   weightScales: new Float32Array([0.5]), pads: [1, 1, 1, 1] as const, activations: "int16" as const };
+ * const y = qconv16Reference(layer, new Float32Array(4).fill(1), [1, 1, 2, 2], false);
+ * console.log(Array.from(y)); // [2, 2, 2, 2]
+ * ```
+ */
+export function qconv16Reference(
+  layer: QConvWeights,
+  x: Float32Array,
+  dims: ConvDims,
+  relu: boolean,
+): Float32Array {
+  const action = "Cannot compute the int16 Conv reference";
+  checkQConvWeights(action, layer);
+  const g = convGeometry(action, layer, dims);
+  const { n, c, h, w, m, group, kh, kw, oh, ow } = g;
+  if (x.length !== n * c * h * w) {
+    throw new RangeError(`${action}: x has ${x.length} values but dims [${dims}] need more`);
+  }
+  const [sh, sw] = g.strides, [dh, dw] = g.dilations, [pt, pl] = g.pads;
+  const cg = c / group, mg = m / group, plane = h * w;
+  const qMax = conv16QMax(cg * kh * kw);
+  const xq = new Int32Array(x.length);
+  const scales = new Float32Array(n * group);
+  for (let b = 0; b < n; b++) {
+    for (let gi = 0; gi < group; gi++) {
+      const from = (b * c + gi * cg) * plane, to = from + cg * plane;
+      let max = 0;
+      for (let i = from; i < to; i++) {
+        const a = Math.abs(x[i]);
+        if (a < Infinity && a > max) max = a;
+      }
+      const s0 = Math.fround(max / qMax), s = s0 > 0 ? s0 : 1;
+      scales[b * group + gi] = s;
+      for (let i = from; i < to; i++) {
+        const v = roundHalfEven(Math.fround(x[i] / s));
+        xq[i] = Number.isNaN(v) ? 0 : Math.min(qMax, Math.max(-qMax, v));
+      }
+    }
+  }
+  const y = new Float32Array(n * m * oh * ow);
+  for (let b = 0; b < n; b++) {
+    for (let o = 0; o < m; o++) {
+      const gi = Math.floor(o / mg), c0 = gi * cg;
+      const scale = Math.fround(scales[b * group + gi] * layer.weightScales[o]);
+      for (let oy = 0; oy < oh; oy++) {
+        for (let ox = 0; ox < ow; ox++) {
+          let sum = 0; // |sum| <= K * 128 * q_max < 2^31: exact
+          for (let ci = 0; ci < cg; ci++) {
+            for (let i = 0; i < kh; i++) {
+              const iy = oy * sh - pt + i * dh;
+              if (iy < 0 || iy >= h) continue;
+              for (let j = 0; j < kw; j++) {
+                const ix = ox * sw - pl + j * dw;
+                if (ix < 0 || ix >= w) continue;
+                sum += xq[((b * c + c0 + ci) * h + iy) * w + ix] *
+                  layer.weights[((o * cg + ci) * kh + i) * kw + j];
+              }
+            }
+          }
+          let v = Math.fround(Math.fround(sum) * scale);
+          if (layer.bias !== undefined) v = Math.fround(v + layer.bias[o]);
+          y[((b * m + o) * oh + oy) * ow + ox] = relu ? Math.max(v, 0) : v;
+        }
+      }
+    }
+  }
+  return y;
 }

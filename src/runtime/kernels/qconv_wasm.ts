@@ -100,7 +100,7 @@ function geometryWords(g: ConvGeometry): Uint32Array {
 export async function createQConvKernel(options: QConvKernelOptions): Promise<QConvKernel> {
   const create = "Cannot create the quantized Conv kernel";
   checkQConvWeights(create, options);
-  const { weights, shape, weightScales, bias, group = 1 } = options;
+  const { weights, shape, weightScales, bias, group = 1, activations = "uint8" } = options;
   const [m, cg, kh, kw] = shape;
   const mg = m / group;
   const k = cg * kh * kw;
@@ -159,23 +159,18 @@ export async function createQConvKernel(options: QConvKernelOptions): Promise<QC
     },
     run(x, dims, xScale, xZeroPoint, relu, out) {
       const action = "Cannot run the quantized Conv";
-      const sx = checkQuantizeArgs(action, xScale, xZeroPoint);
+      // An int16 layer rounds each image and group on its own scale (qconv16Reference).
+      const int16 = activations === "int16";
+      const sx = int16 ? 1 : checkQuantizeArgs(action, xScale, xZeroPoint);
       const { ex, io, outLen, xPtr, outPtr } = prepare(action, x, dims, 4);
       const y = outArray(action, out, outLen, Float32Array);
       if (x.length === 0 || outLen === 0) return y;
       try {
         new Float32Array(ex.memory.buffer, xPtr, x.length).set(x);
-        const status = ex.qconv_f32(
-          xPtr,
-          outPtr,
-          geometry,
-          packed,
-          scales,
-          biasPtr,
-          sx,
-          xZeroPoint,
-          relu ? 1 : 0,
-        );
+        const r = relu ? 1 : 0;
+        const status = int16
+          ? ex.qconv16_f32(xPtr, outPtr, geometry, packed, scales, biasPtr, r)
+          : ex.qconv_f32(xPtr, outPtr, geometry, packed, scales, biasPtr, sx, xZeroPoint, r);
         checkStatus(action, status);
         y.set(new Float32Array(ex.memory.buffer, outPtr, outLen));
       } finally {

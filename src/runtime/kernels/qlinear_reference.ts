@@ -11,6 +11,16 @@
  * Every float step is one float32 operation (Math.fround), in the kernel's order, so
  * the kernel must match this reference bit for bit.
  *
+ * Layers with `activations: "int16"` (weight-only int8 layers: float input) round each
+ * sample n of x on its own symmetric int16 grid instead:
+ *
+ * ```text
+ * s_n       = f32(max |x[n, :]| / 32767) over the finite values (1 when that is 0)
+ * xq[n, k]  = clamp(roundHalfEven(f32(x[n, k] / s_n)), -32767, 32767)   (NaN -> 0)
+ * acc[n, m] = sum over k of xq[n, k] * w[m, k]                          (exact integers)
+ * y[n, m]   = f32(acc) * f32(s_n * s_w[m]) + bias[m], then max(y, 0) with ReLU
+ * ```
+ *
  * @module
  */
 import { checkLinearArgs, checkQLinearWeights, checkQuantizeArgs } from "./_q_args.ts";
@@ -27,7 +37,16 @@ export interface QLinearWeights {
   weightScales: Float32Array;
   /** [M] float32, added after scaling (optional). */
   bias?: Float32Array;
+  /**
+   * How the input is rounded: `uint8` (default) with the layer's calibrated scale and
+   * zero point (a QDQ layer), or `int16`, per sample on its own scale (a weight-only
+   * layer, whose model input is float; see the module comment).
+   */
+  activations?: "uint8" | "int16";
 }
+
+/** Largest |x_q| of the int16 grid (symmetric: -32768 is not used). */
+export const Q16_MAX = 32767;
 
 /**
  * Rounds to the nearest integer, ties to even (C's nearbyint in the default mode, as
@@ -175,4 +194,123 @@ export function qlinearReference(
     xScale,
     relu,
   );
+}
+
+/**
+ * The int16 scale of one sample: f32(max |x| / 32767) over its finite values, or 1
+ * when that is 0.
+ *
+ * @example
+ * ```ts
+ * import { scale16Reference } from "./qlinear_reference.ts";
+ *
+ * console.log(scale16Reference(new Float32Array([0.5, -32767, NaN, Infinity]))); // 1
+ * ```
+ */
+export function scale16Reference(x: Float32Array): number {
+  let max = 0;
+  for (const v of x) {
+    const a = Math.abs(v);
+    if (a < Infinity && a > max) max = a;
+  }
+  const s = Math.fround(max / Q16_MAX);
+  return s > 0 ? s : 1;
+}
+
+/**
+ * Rounds x: [N, K] to int16 per sample: xq: [N, K] and the N scales.
+ *
+ * @example
+ * ```ts
+ * import { quantize16Reference } from "./qlinear_reference.ts";
+ *
+ * const { xq, scales } = quantize16Reference(new Float32Array([32767, -1.5, 2.5, NaN]), 1);
+ * console.log(Array.from(xq), scales[0]); // [32767, -2, 2, 0] 1
+ * ```
+ */
+export function quantize16Reference(
+  x: Float32Array,
+  n: number,
+): { xq: Int16Array; scales: Float32Array } {
+  const k = n === 0 ? 0 : x.length / n;
+  const xq = new Int16Array(x.length);
+  const scales = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const row = x.subarray(i * k, (i + 1) * k);
+    const s = scales[i] = scale16Reference(row);
+    for (let j = 0; j < k; j++) {
+      const v = roundHalfEven(Math.fround(row[j] / s));
+      xq[i * k + j] = Number.isNaN(v) ? 0 : Math.min(Q16_MAX, Math.max(-Q16_MAX, v));
+    }
+  }
+  return { xq, scales };
+}
+
+/**
+ * The exact sums for any int16 input: acc[n, m] = sum over k of xq[n, k] * w[m, k]
+ * (exact in a double: |acc| <= 65536 * 32768 * 128 = 2^38). xq: [N, K], acc: [N, M].
+ *
+ * @example
+ * ```ts
+ * import { qlinear16AccumulateReference } from "./qlinear_reference.ts";
+ *
+ * const layer = { weights: new Int8Array([-128, 127]), m: 1, k: 2 };
+ * console.log(qlinear16AccumulateReference(layer, new Int16Array([-32768, 2]), 1)[0]); // 4194558
+ * ```
+ */
+export function qlinear16AccumulateReference(
+  layer: Pick<QLinearWeights, "weights" | "m" | "k">,
+  xq: Int16Array,
+  n: number,
+): Float64Array {
+  const { weights, m, k } = layer;
+  if (xq.length !== n * k) {
+    throw new RangeError(
+      `Cannot compute the int16 Gemm reference: xq has ${xq.length} values but [${n}, ${k}] needs ${
+        n * k
+      }`,
+    );
+  }
+  const acc = new Float64Array(n * m);
+  for (let i = 0; i < n; i++) {
+    for (let r = 0; r < m; r++) {
+      let sum = 0;
+      for (let j = 0; j < k; j++) sum += xq[i * k + j] * weights[r * k + j];
+      acc[i * m + r] = sum;
+    }
+  }
+  return acc;
+}
+
+/**
+ * The whole int16 layer: round each sample, exact sums, the float epilogue with each
+ * sample's scale. x: [N, K] float32, y: [N, M] float32.
+ *
+ * @example
+ * ```ts
+ * import { qlinear16Reference } from "./qlinear_reference.ts";
+ *
+ * const layer = { weights: new Int8Array([127, -127]), m: 1, k: 2, weightScales: new Float32Array([1 / 127]) };
+ * console.log(qlinear16Reference(layer, new Float32Array([3, 1]), 1, false)[0]); // 2.0000305
+ * ```
+ */
+export function qlinear16Reference(
+  layer: QLinearWeights,
+  x: Float32Array,
+  n: number,
+  relu: boolean,
+): Float32Array {
+  checkQLinearWeights("Cannot compute the int16 Gemm reference", layer);
+  checkLinearArgs("Cannot compute the int16 Gemm reference", x, n, layer.k);
+  const { m, weightScales, bias } = layer;
+  const { xq, scales } = quantize16Reference(x, n);
+  const acc = qlinear16AccumulateReference(layer, xq, n);
+  const y = new Float32Array(n * m);
+  for (let i = 0; i < y.length; i++) {
+    const r = i % m, sx = scales[Math.floor(i / m)];
+    let v = Math.fround(Math.fround(acc[i]) * Math.fround(sx * weightScales[r]));
+    if (bias !== undefined) v = Math.fround(v + bias[r]);
+    y[i] = relu ? Math.max(v, 0) : v;
+  }
+  return y;
 }

@@ -1,7 +1,9 @@
 /**
  * The quantized Gemm (transB) on the SIMD128 int8 kernel of `wasm/` (Rust, no_std):
  * uint8 activations quantized per call, int8 weights packed once, int32 sums, float
- * epilogue. {@linkcode qlinearReference} is the plain version it must match bit for bit.
+ * epilogue. {@linkcode qlinearReference} is the plain version it must match bit for bit;
+ * for `activations: "int16"` layers (float input rounded per sample to int16, exact
+ * sums) it is {@linkcode qlinear16Reference}.
  *
  * @module
  */
@@ -39,9 +41,12 @@ export interface QLinearKernel {
   readonly m: number;
   /** Input features K. */
   readonly k: number;
+  /** How the input is rounded (`QLinearWeights.activations`). */
+  readonly activations: "uint8" | "int16";
   /**
    * y = f32(acc) * (s_x * s_w[m]) + bias[m], then ReLU if asked, for x: [N, K] float32
    * quantized with (xScale, xZeroPoint); y: [N, M] float32, written into `out` when given.
+   * An `int16` layer picks s_x per sample itself and ignores xScale and xZeroPoint.
    */
   run(
     x: Float32Array,
@@ -53,6 +58,8 @@ export interface QLinearKernel {
   ): Float32Array;
   /** The exact int32 sums acc[n, m] = sum over k of (xq[n, k] - z_x) * w[m, k]; xq: [N, K]. */
   accumulate(xq: Uint8Array, n: number, xZeroPoint: number, out?: Int32Array): Int32Array;
+  /** The exact sums acc[n, m] = sum over k of xq[n, k] * w[m, k] for any int16 xq: [N, K]. */
+  accumulate16(xq: Int16Array, n: number, out?: Float64Array): Float64Array;
   /** ONNX QuantizeLinear of x exactly as `run` computes it (uint8, same length as x). */
   quantize(x: Float32Array, xScale: number, xZeroPoint: number, out?: Uint8Array): Uint8Array;
   /** Drops the instance and its memory; later calls throw. */
@@ -84,7 +91,7 @@ export interface QLinearKernel {
 export async function createQLinearKernel(options: QLinearKernelOptions): Promise<QLinearKernel> {
   const create = "Cannot create the quantized Gemm kernel";
   checkQLinearWeights(create, options);
-  const { weights, m, k, weightScales, bias } = options;
+  const { weights, m, k, weightScales, bias, activations = "uint8" } = options;
   let ex: QExports | undefined = options.instance ?? await instantiateQ(create, options.wasm);
   const packed = packWeights(ex, create, weights, m, k);
   const scales = staticFloats(ex, create, weightScales);
@@ -105,30 +112,24 @@ export async function createQLinearKernel(options: QLinearKernelOptions): Promis
   return {
     m,
     k,
+    activations,
     run(x, n, xScale, xZeroPoint, relu, out) {
       const action = "Cannot run the quantized Gemm";
       const { ex, io } = live(action);
       checkLinearArgs(action, x, n, k);
-      const sx = checkQuantizeArgs(action, xScale, xZeroPoint);
+      // An int16 layer rounds each sample on its own scale (qlinear16Reference).
+      const int16 = activations === "int16";
+      const sx = int16 ? 1 : checkQuantizeArgs(action, xScale, xZeroPoint);
       const y = outArray(action, out, n * m, Float32Array);
       if (n === 0) return y;
       const xPtr = io.reserve(align16(x.byteLength) + y.byteLength);
       try {
         const yPtr = xPtr + align16(x.byteLength);
         new Float32Array(ex.memory.buffer, xPtr, x.length).set(x);
-        const status = ex.qlinear_f32(
-          xPtr,
-          yPtr,
-          n,
-          packed,
-          m,
-          k,
-          scales,
-          biasPtr,
-          sx,
-          xZeroPoint,
-          relu ? 1 : 0,
-        );
+        const r = relu ? 1 : 0;
+        const status = int16
+          ? ex.qlinear16_f32(xPtr, yPtr, n, packed, m, k, scales, biasPtr, r)
+          : ex.qlinear_f32(xPtr, yPtr, n, packed, m, k, scales, biasPtr, sx, xZeroPoint, r);
         checkStatus(action, status);
         // A view after the call: scratch may have grown memory, detaching older views.
         y.set(new Float32Array(ex.memory.buffer, yPtr, y.length));
@@ -150,6 +151,24 @@ export async function createQLinearKernel(options: QLinearKernelOptions): Promis
         new Uint8Array(ex.memory.buffer, xPtr, xq.length).set(xq);
         checkStatus(action, ex.qlinear_acc_u8(xPtr, accPtr, n, packed, m, k, xZeroPoint));
         acc.set(new Int32Array(ex.memory.buffer, accPtr, acc.length));
+      } finally {
+        io.done();
+      }
+      return acc;
+    },
+    accumulate16(xq, n, out) {
+      const action = "Cannot accumulate the int16 Gemm";
+      const { ex, io } = live(action);
+      if (!(xq instanceof Int16Array)) throw new TypeError(`${action}: xq must be an Int16Array`);
+      checkLinearArgs(action, xq, n, k);
+      const acc = outArray(action, out, n * m, Float64Array);
+      if (n === 0) return acc;
+      const xPtr = io.reserve(align16(xq.byteLength) + acc.byteLength);
+      try {
+        const accPtr = xPtr + align16(xq.byteLength);
+        new Int16Array(ex.memory.buffer, xPtr, xq.length).set(xq);
+        checkStatus(action, ex.qlinear16_acc(xPtr, accPtr, n, packed, m, k));
+        acc.set(new Float64Array(ex.memory.buffer, accPtr, acc.length));
       } finally {
         io.done();
       }

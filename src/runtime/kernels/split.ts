@@ -11,10 +11,27 @@
  * channels in multiples of 4. Each slice is the same kernel on fewer channels, so
  * the result is bit for bit the unsplit kernel's (tests/runtime/kernels/split_test.ts).
  *
+ * A chain of layers (Conv, LRN, MaxPool: {@linkcode createSplitChain}) goes in one
+ * hand-off instead of one per layer: each thread runs every layer on the channels
+ * its share of the final output depends on (_split_chain.ts), reading x from and
+ * writing y into buffers every helper holds, so consecutive chains pass activations
+ * without copies through the main thread.
+ *
  * @module
  */
-import { CONTROL, CONTROL_WORDS } from "./_split_protocol.ts";
+import { CONTROL, CONTROL_WORDS, spinFor } from "./_split_protocol.ts";
 import type { QExports } from "./_q_wasm.ts";
+import {
+  chainInChannels,
+  type ChainOp,
+  type ChainSlice,
+  createChainSlice,
+  planChain,
+  plansFor,
+  type SliceSpec,
+  sliceSpec,
+} from "./_split_chain.ts";
+import { poolGeometry } from "./maxpool_reference.ts";
 import { createQConvKernel } from "./qconv_wasm.ts";
 import { createQLinearKernel } from "./qlinear_wasm.ts";
 import { type ConvDims, convGeometry, type QConvWeights } from "./qconv_reference.ts";
@@ -59,22 +76,56 @@ class Helper {
 
   /** Creates a layer slice in the worker; the weights are transferred, not copied. */
   add(id: number, op: "conv" | "gemm", layer: QConvWeights | QLinearWeights): Promise<void> {
+    return this.#create({ op, id, layer }, [layer.weights.buffer as ArrayBuffer]);
+  }
+
+  /** Creates a chain slice in the worker; its pieces' weights are transferred. */
+  addChain(id: number, spec: SliceSpec): Promise<void> {
+    const weights = spec.ops.flatMap((s) =>
+      s.op === "conv" ? s.layers.map((l) => l.weights.buffer as ArrayBuffer) : []
+    );
+    return this.#create({ op: "chain", id, spec }, weights);
+  }
+
+  #create(
+    message: { id: number; op: string; [k: string]: unknown },
+    transfer: ArrayBuffer[],
+  ): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.#replies.set(id, (error) => {
+      this.#replies.set(message.id, (error) => {
         if (error) reject(new Error(error));
         else resolve();
       });
-      this.worker.postMessage({ op, id, layer }, [layer.weights.buffer as ArrayBuffer]);
+      this.worker.postMessage(message, transfer);
+      this.kick();
     });
+  }
+
+  /** Sends the helper to its event loop (from `Atomics.wait`), where messages wait. */
+  kick(): void {
+    Atomics.notify(this.control, CONTROL.REQUEST);
+  }
+
+  /** Posts a set-up message and blocks until the helper has handled it. */
+  acked(message: Record<string, unknown>, action: string): void {
+    const ack = ++this.#ack;
+    this.worker.postMessage({ ...message, ack });
+    const deadline = performance.now() + HELPER_TIMEOUT_MS;
+    // Kicked again each millisecond: a helper just entering Atomics.wait misses a notify.
+    while (Atomics.load(this.control, CONTROL.ACK) !== ack) {
+      if (performance.now() > deadline) {
+        throw new Error(`${action}: a kernel helper did not answer`);
+      }
+      this.kick();
+      Atomics.wait(this.control, CONTROL.ACK, Atomics.load(this.control, CONTROL.ACK), 1);
+    }
   }
 
   /** A data block of at least `bytes`, handed to the worker (blocks until it has it). */
   reserve(bytes: number): SharedArrayBuffer {
     if (this.data.byteLength < bytes) {
       this.data = new SharedArrayBuffer(Math.ceil(bytes / 65536) * 65536);
-      const ack = ++this.#ack;
-      this.worker.postMessage({ op: "data", data: this.data, ack });
-      waitFor(this.control, CONTROL.ACK, ack, "Cannot hand a kernel helper its buffer");
+      this.acked({ op: "data", data: this.data }, "Cannot hand a kernel helper its buffer");
     }
     return this.data;
   }
@@ -87,8 +138,15 @@ class Helper {
     return request;
   }
 
+  /** Claims request `request` for the main thread; false when the helper has it. */
+  steal(request: number): boolean {
+    return Atomics.compareExchange(this.control, CONTROL.CLAIM, request - 1, request) ===
+      request - 1;
+  }
+
   /** Blocks until request `request` is done; throws when the helper failed. */
   finish(request: number, action: string): void {
+    spinFor(this.control, CONTROL.DONE, (done) => done === request);
     waitFor(this.control, CONTROL.DONE, request, action);
     if (Atomics.load(this.control, CONTROL.STATUS) !== 0) {
       throw new Error(`${action}: a kernel helper failed (its error is in the log)`);
@@ -101,6 +159,7 @@ class Helper {
 
   terminate(): void {
     Atomics.store(this.control, CONTROL.QUIT, 1);
+    this.kick();
     this.worker.terminate();
   }
 }
@@ -133,6 +192,9 @@ export class KernelHelpers {
   #helpers: Helper[] | undefined;
   #nextId = 1;
   #users = 0;
+  /** Buffers every helper holds, by id (chains read and write them). */
+  #buffers = new Map<ArrayBufferLike, number>();
+  #nextBuffer = 1;
 
   constructor(threads: number) {
     if (!Number.isInteger(threads) || threads < 1) {
@@ -155,7 +217,31 @@ export class KernelHelpers {
     if (--this.#users === 0) {
       for (const h of this.#helpers) h.terminate();
       this.#helpers = undefined;
+      this.#buffers.clear();
     }
+  }
+
+  /** @internal Hands `data` to every helper (blocks until they have it); its id. */
+  share(data: SharedArrayBuffer): number {
+    const id = this.#nextBuffer++;
+    for (const h of this.#helpers ?? []) {
+      h.acked({ op: "buffer", id, data }, "Cannot hand a kernel helper a shared buffer");
+    }
+    this.#buffers.set(data, id);
+    return id;
+  }
+
+  /** @internal Lets the helpers drop a buffer from {@linkcode share}. */
+  unshare(data: SharedArrayBuffer): void {
+    const id = this.#buffers.get(data);
+    if (id === undefined) return;
+    this.#buffers.delete(data);
+    for (const h of this.#helpers ?? []) h.worker.postMessage({ op: "unbuffer", id });
+  }
+
+  /** @internal The id of a shared buffer every helper holds, if `data` is one. */
+  bufferId(data: ArrayBufferLike): number | undefined {
+    return this.#buffers.get(data);
   }
 }
 
@@ -524,3 +610,133 @@ export async function createSplitLinearKernel(
     throw e;
   }
 }
+
+/** A chain of layers split across threads, with one hand-off per run. */
+export interface SplitChainKernel {
+  /** [N, M, OH, OW] for an input of `dims`. */
+  outputDims(dims: ConvDims): [number, number, number, number];
+  /**
+   * Runs x: [N, C, H, W] through the chain. The result is a view of a buffer the
+   * helpers share, overwritten by the next run; given to the next chain as x, it
+   * is read in place.
+   */
+  run(x: Float32Array, dims: ConvDims): Float32Array;
+  release(): void;
+}
+
+/**
+ * A chain of quantized Convs, LRN and MaxPool (AlexNet: conv1 -> LRN -> pool1 ->
+ * conv2; LRN -> pool2; conv3 -> conv4 -> conv5 -> pool5), split over
+ * `helpers.threads` threads by final output channels: each thread runs every step on
+ * the channels its share depends on (_split_chain.ts, `planChain`), then one hand-off.
+ * Undefined when it cannot be split that way (then run the layers one by one). A
+ * chain without a conv is planned per call, from the input's channel count. The
+ * main thread's convs go into `instance`.
+ */
+export async function createSplitChain(
+  ops: readonly ChainOp[],
+  helpers: KernelHelpers,
+  instance: QExports,
+): Promise<SplitChainKernel | undefined> {
+  if (helpers.threads < 2 || ops.length < 1) return undefined;
+  const inChannels = chainInChannels(ops);
+  // With a conv the plan is fixed (each thread packs its pieces' weights once).
+  const plans = inChannels === undefined ? undefined : planChain(ops, inChannels, helpers.threads);
+  if (inChannels !== undefined && !plans) return undefined;
+  const parts = plans?.length ?? helpers.threads;
+  // The sizes need the attributes only; the weights must not stay reachable from here.
+  const shapes = ops.map((op) =>
+    op.op === "conv"
+      ? { ...op, layer: { ...op.layer, weights: new Int8Array(0), bias: undefined } }
+      : op
+  );
+  const action = "Cannot run the split chain";
+  const outputDims = (dims: ConvDims): [number, number, number, number] => {
+    let d = dims;
+    for (const op of shapes) {
+      if (op.op === "conv") {
+        const g = convGeometry(action, op.layer, d);
+        d = [g.n, g.m, g.oh, g.ow];
+      } else if (op.op === "pool") {
+        const g = poolGeometry(action, op.params, d);
+        d = [g.n, g.c, g.oh, g.ow];
+      }
+    }
+    return [...d] as [number, number, number, number];
+  };
+  const { helpers: workers, id } = helpers.acquire();
+  let data: SharedArrayBuffer | undefined;
+  let dataId = 0;
+  try {
+    const local = await createChainSlice(sliceSpec(ops, plans?.[0], 0, parts, false), instance);
+    // Every helper's share on this thread too (a chain's conv weights are small: AlexNet's
+    // five convs hold 2.3 MB of the 61), so that a helper the OS has not scheduled by the
+    // time this thread's own share is done costs a serial run instead of a wait.
+    const spare: ChainSlice[] = [];
+    for (let i = 1; i < parts; i++) {
+      spare.push(await createChainSlice(sliceSpec(ops, plans?.[i], i, parts, false), instance));
+    }
+    await Promise.all(
+      workers.slice(0, parts - 1).map((w, i) =>
+        w.addChain(id, sliceSpec(ops, plans?.[i + 1], i + 1, parts, true))
+      ),
+    );
+    return {
+      outputDims,
+      run(x, dims) {
+        const [n, c, h, w] = dims;
+        const out = outputDims(dims);
+        if (x.length !== n * c * h * w) {
+          throw new RangeError(`${action}: x has ${x.length} values but dims [${dims}] need more`);
+        }
+        const outLen = out[0] * out[1] * out[2] * out[3];
+        // The helpers with a share of this call (a conv-less chain may not split).
+        const used = workers.slice(0, (plans ?? plansFor(shapes, c, parts)).length - 1);
+        // x already in a buffer the helpers hold (the previous chain's output): read in place.
+        let inId = x.buffer instanceof SharedArrayBuffer ? helpers.bufferId(x.buffer) : undefined;
+        if (inId === dataId) inId = undefined;
+        const inBytes = inId === undefined ? Math.ceil((x.length * 4) / 64) * 64 : 0;
+        if (!data || data.byteLength < inBytes + outLen * 4) {
+          if (data) helpers.unshare(data);
+          data = new SharedArrayBuffer(Math.ceil((inBytes + outLen * 4) / 65536) * 65536);
+          dataId = helpers.share(data);
+        }
+        const y = new Float32Array(data, inBytes, outLen);
+        if (outLen === 0) return y;
+        if (inId === undefined) new Float32Array(data, 0, x.length).set(x);
+        const started = used.map((hp) => {
+          const ctl = hp.control;
+          ctl[CONTROL.LAYER] = id;
+          [ctl[CONTROL.N], ctl[CONTROL.C], ctl[CONTROL.H], ctl[CONTROL.W]] = dims;
+          ctl[CONTROL.IN_BUFFER] = inId ?? dataId;
+          ctl[CONTROL.IN_OFFSET] = inId === undefined ? 0 : x.byteOffset;
+          ctl[CONTROL.IN_LEN] = x.length;
+          ctl[CONTROL.OUT_BUFFER] = dataId;
+          ctl[CONTROL.OUT_OFFSET] = inBytes;
+          ctl[CONTROL.OUT_LEN] = outLen;
+          return hp.start();
+        });
+        try {
+          local.run(x, dims, y);
+        } finally {
+          used.forEach((hp, i) => {
+            if (hp.steal(started[i])) spare[i].run(x, dims, y);
+            else hp.finish(started[i], action);
+          });
+        }
+        return y;
+      },
+      release() {
+        local.release();
+        for (const s of spare) s.release();
+        if (data) helpers.unshare(data);
+        helpers.releaseOne(id);
+      },
+    };
+  } catch (e) {
+    helpers.releaseOne(id);
+    throw e;
+  }
+}
+
+export type { ChainOp };

@@ -14,6 +14,9 @@ interface Exports {
   qlinear_acc_u8(...args: number[]): number;
   qconv_f32(...args: number[]): number;
   qconv_acc_u8(...args: number[]): number;
+  qlinear16_f32(...args: number[]): number;
+  qlinear16_acc(...args: number[]): number;
+  qconv16_f32(...args: number[]): number;
 }
 
 const OK = 0, BAD_SHAPE = 2, BAD_POINTER = 3, OVERLAP = 4, BAD_ZERO_POINT = 5;
@@ -37,6 +40,9 @@ Deno.test("alexnet_kernels.wasm exports the int8 kernels", async () => {
       "qlinear_acc_u8",
       "qconv_f32",
       "qconv_acc_u8",
+      "qlinear16_f32",
+      "qlinear16_acc",
+      "qconv16_f32",
     ]
   ) {
     assert.ok(names.includes(name), `missing export ${name} in [${names}]`);
@@ -142,4 +148,52 @@ Deno.test("qconv_f32 and qconv_acc_u8 refuse unusable geometries", async () => {
   assert.equal(k.qconv_f32(x, x, geometry, packed, scales, 0, 0.1, 0, 1), OVERLAP);
   assert.equal(k.qconv_acc_u8(x, y, geometry, packed, 256), BAD_ZERO_POINT);
   assert.equal(k.qconv_acc_u8(x, y, geometry, packed, 255), OK);
+});
+
+Deno.test("qlinear16_f32, qlinear16_acc and qconv16_f32 check shapes, pointers and overlap", async () => {
+  const k = await instantiate();
+  const [m, kk, n] = [4, 16, 2];
+  const packed = k.alloc_static(k.qgemm_packed_bytes(m, kk));
+  assert.equal(k.qgemm_pack(packed, k.alloc(m * kk), m, kk, 0, m), OK);
+  const scales = k.alloc(16);
+  const x = k.alloc(n * kk * 4);
+  const y = k.alloc(n * m * 8);
+  const call = (over: Partial<Record<string, number>>) => {
+    const a = { x, y, n, packed, m, k: kk, scales, bias: 0, relu: 1, ...over };
+    return k.qlinear16_f32(a.x, a.y, a.n, a.packed, a.m, a.k, a.scales, a.bias, a.relu);
+  };
+  assert.equal(call({}), OK);
+  assert.equal(call({ bias: scales }), OK);
+  assert.equal(call({ n: 0, x: 0, y: 0 }), OK);
+  assert.equal(call({ k: 65537 }), BAD_SHAPE);
+  assert.equal(call({ m: 0 }), BAD_SHAPE);
+  assert.equal(call({ y: y + 2 }), BAD_POINTER); // misaligned
+  assert.equal(call({ n: 100_000 }), BAD_POINTER); // x runs past the heap
+  assert.equal(call({ y: x }), OVERLAP);
+  assert.equal(call({ y: scales }), OVERLAP);
+  assert.equal(call({ scales: 0 }), BAD_POINTER);
+  // acc: [n, m] f64, 8-aligned; xq: [n, k] i16.
+  assert.equal(k.qlinear16_acc(x, y, n, packed, m, kk), OK);
+  assert.equal(k.qlinear16_acc(x, y + 4, n, packed, m, kk), BAD_POINTER);
+  assert.equal(k.qlinear16_acc(x + 1, y, n, packed, m, kk), BAD_POINTER);
+  assert.equal(k.qlinear16_acc(x, x, n, packed, m, kk), OVERLAP);
+  assert.equal(k.qlinear16_acc(x, y, n, packed, m, 0), BAD_SHAPE);
+
+  const geometry = k.alloc(64);
+  const words = (v: number[]) => new Uint32Array(k.memory.buffer, geometry, 16).set(v);
+  // [n, c, h, w, m, group, kh, kw, sh, sw, pt, pl, pb, pr, dh, dw]
+  const good = [1, 4, 5, 5, 4, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1];
+  const cPacked = k.alloc_static(2 * k.qgemm_packed_bytes(2, 18));
+  const cx = k.alloc(4 * 25 * 4);
+  const cy = k.alloc(4 * 25 * 4);
+  const run = (v: number[], xPtr = cx, yPtr = cy) => {
+    words(v);
+    return k.qconv16_f32(xPtr, yPtr, geometry, cPacked, scales, 0, 1);
+  };
+  assert.equal(run(good), OK);
+  assert.equal(run(good.with(5, 3)), BAD_SHAPE); // C % group
+  assert.equal(run(good.with(6, 9)), BAD_SHAPE); // kernel taller than the padded input
+  assert.equal(run(good.with(0, 100_000)), BAD_POINTER); // x runs past the heap
+  assert.equal(run(good, cx, cx), OVERLAP);
+  assert.equal(run(good.with(0, 0)), OK); // no images
 });

@@ -6,13 +6,18 @@ import {
   type QLinearWeights,
 } from "../../../src/runtime/kernels/mod.ts";
 import {
+  type ChainOp,
   convSlices,
+  createSplitChain,
   createSplitConvKernel,
   createSplitLinearKernel,
   KernelHelpers,
   linearSlices,
 } from "../../../src/runtime/kernels/split.ts";
 import type { ConvDims } from "../../../src/runtime/kernels/qconv_reference.ts";
+import { planChain } from "../../../src/runtime/kernels/_split_chain.ts";
+import { instantiateQ } from "../../../src/runtime/kernels/_q_wasm.ts";
+import { createLrnKernel, createMaxPoolKernel } from "../../../src/runtime/kernels/mod.ts";
 import { mismatches, randomFloats, randomInts } from "./_q_helpers.ts";
 
 const size = (dims: readonly number[]) => dims.reduce((a, b) => a * b, 1);
@@ -175,4 +180,189 @@ Deno.test("kernels sharing one instance give the same bits as their own instance
   }
   // After the first round every call finds its blocks free in the heap: no growth.
   assert.equal(instance.memory.buffer.byteLength, grown);
+});
+
+// Chains: [ops, x dims] against the same kernels run one after the other on one thread.
+type Step = ChainOp;
+const conv = (
+  shape: QConvWeights["shape"],
+  attrs: Omit<QConvWeights, "weights" | "shape" | "weightScales">,
+  seed: number,
+  relu = true,
+): Step => ({
+  op: "conv",
+  layer: randomConv(shape, attrs, seed),
+  xScale: 0.02,
+  xZeroPoint: 3,
+  relu,
+});
+const LRN: Step = { op: "lrn", params: { size: 5, alpha: 1e-2, beta: 0.75, bias: 1 } };
+const POOL: Step = { op: "pool", params: { kernelShape: [3, 3], strides: [2, 2] } };
+
+/** The chain on one thread, layer by layer: y: [N, M, OH, OW]. */
+async function unsplitChain(ops: Step[], x: Float32Array, dims: ConvDims): Promise<Float32Array> {
+  let [cur, d] = [x, dims];
+  for (const op of ops) {
+    if (op.op === "conv") {
+      const k = await createQConvKernel(op.layer);
+      [cur, d] = [k.run(cur, d, op.xScale, op.xZeroPoint, op.relu), k.outputDims(d)];
+      k.release();
+    } else if (op.op === "lrn") cur = (await createLrnKernel()).run(cur, d, op.params);
+    else {
+      const k = await createMaxPoolKernel(op.params);
+      [cur, d] = [k.run(cur, d), k.outputDims(d)];
+    }
+  }
+  return cur;
+}
+
+const CHAINS: [string, () => Step[], ConvDims, number][] = [
+  // conv1 -> LRN -> pool1: the LRN halo crosses the cut at channel 48 of 96.
+  ["conv -> LRN -> MaxPool", () => [conv([96, 3, 5, 5], { strides: [2, 2] }, 21), LRN, POOL], [
+    1,
+    3,
+    23,
+    23,
+  ], 2],
+  // conv1 .. conv2: conv2's 2 groups read the two halves of pool1.
+  [
+    "conv -> LRN -> MaxPool -> grouped conv",
+    () => [
+      conv([64, 3, 3, 3], { strides: [2, 2] }, 22),
+      LRN,
+      POOL,
+      conv([32, 32, 3, 3], { group: 2, pads: [1, 1, 1, 1] }, 26),
+    ],
+    [2, 3, 21, 21],
+    2,
+  ],
+  // LRN2 -> pool2: no conv, so planned per call from the channels; halos both sides.
+  ["LRN -> MaxPool", () => [LRN, POOL], [1, 64, 9, 9], 2],
+  ["LRN -> MaxPool", () => [LRN, POOL], [2, 64, 9, 9], 3],
+  // conv3 -> conv4 -> conv5 -> pool5: a plain conv cut where the grouped ones cut.
+  [
+    "conv -> grouped conv -> grouped conv -> MaxPool",
+    () => [
+      conv([24, 8, 3, 3], { pads: [1, 1, 1, 1] }, 23),
+      conv([24, 12, 3, 3], { group: 2, pads: [1, 1, 1, 1] }, 24),
+      conv([16, 12, 3, 3], { group: 2, pads: [1, 1, 1, 1] }, 25, false),
+      POOL,
+    ],
+    [1, 8, 9, 9],
+    2,
+  ],
+];
+
+for (const [name, make, dims, threads] of CHAINS) {
+  Deno.test(
+    `a chain ${name} split over ${threads} threads equals its layers run one by one, bit for bit`,
+    { sanitizeOps: false, sanitizeResources: false },
+    async () => {
+      const instance = await instantiateQ("test");
+      const ops = make();
+      const x = randomFloats(size(dims), size(dims), -1, 3);
+      const expected = await unsplitChain(ops, x, dims);
+      const helpers = new KernelHelpers(threads);
+      const chain = await createSplitChain(ops, helpers, instance);
+      assert.ok(chain, "the chain splits");
+      try {
+        assert.deepEqual(chain.outputDims(dims).reduce((a, b) => a * b), expected.length);
+        for (let i = 0; i < 2; i++) assert.equal(mismatches(chain.run(x, dims), expected), "");
+        // A larger batch grows the shared buffer and hands the new one to the helper.
+        const big: ConvDims = [dims[0] + 2, dims[1], dims[2], dims[3]];
+        const xb = randomFloats(size(big), 5, -1, 3);
+        assert.equal(mismatches(chain.run(xb, big), await unsplitChain(ops, xb, big)), "");
+      } finally {
+        chain.release();
+      }
+    },
+  );
+}
+
+Deno.test(
+  "chains read the previous chain's output in place and still give the unsplit bits",
+  { sanitizeOps: false, sanitizeResources: false },
+  async () => {
+    const instance = await instantiateQ("test");
+    // AlexNet's three chains: conv1 .. conv2, LRN2 -> pool2, conv3 .. pool5.
+    const chains = [
+      [
+        conv([64, 3, 3, 3], { strides: [2, 2] }, 31),
+        LRN,
+        POOL,
+        conv([64, 32, 3, 3], {
+          group: 2,
+          pads: [1, 1, 1, 1],
+        }, 32),
+      ],
+      [LRN, POOL],
+      [conv([48, 64, 3, 3], { pads: [1, 1, 1, 1] }, 33), conv([32, 24, 3, 3], { group: 2 }, 34)],
+    ];
+    const helpers = new KernelHelpers(2);
+    const split = [];
+    for (const ops of chains) split.push(await createSplitChain(ops, helpers, instance));
+    try {
+      const dims: ConvDims = [1, 3, 47, 47];
+      const x = randomFloats(size(dims), 35, -1, 2);
+      let [cur, d] = [x, dims];
+      for (const chain of split) {
+        assert.ok(chain, "every chain splits");
+        [cur, d] = [chain.run(cur, d), chain.outputDims(d)];
+        assert.ok(cur.buffer instanceof SharedArrayBuffer, "the output stays in a shared buffer");
+      }
+      assert.equal(mismatches(cur, await unsplitChain(chains.flat(), x, dims)), "");
+    } finally {
+      for (const chain of split) chain?.release();
+    }
+  },
+);
+
+Deno.test("chain plans: LRN halos start at a multiple of size, groups keep their inputs", () => {
+  const lrn = (size: number): Step => ({ op: "lrn", params: { size } });
+  const plans = planChain([conv([96, 3, 11, 11], {}, 1), lrn(5), POOL], 3, 2)!;
+  // Thread 1 ends with channels [48, 96); its LRN reads from 46, aligned down to 45.
+  assert.deepEqual(plans.map((p) => [p.steps[0].out, p.steps[1].in, p.out]), [
+    [[0, 50], [0, 50], [0, 48]],
+    [[45, 96], [45, 96], [48, 96]],
+  ]);
+  // conv2 then LRN2: the halo would cost thread 0 group 1's im2col for 2 rows. Refused;
+  // the chain ends at conv2 (whole groups) and LRN2 -> pool2 go as a chain of their own.
+  assert.equal(planChain([conv([256, 48, 5, 5], { group: 2 }, 2), lrn(5)], 96, 2), undefined);
+  const toConv2 = planChain(
+    [
+      conv([96, 3, 11, 11], {}, 1),
+      lrn(5),
+      POOL,
+      conv([256, 48, 5, 5], { group: 2 }, 2),
+    ],
+    3,
+    2,
+  )!;
+  assert.deepEqual(toConv2.map((p) => p.steps[3].pieces), [
+    [{ m0: 0, m1: 128, c0: 0, c1: 48 }],
+    [{ m0: 128, m1: 256, c0: 48, c1: 96 }],
+  ]);
+  assert.deepEqual(planChain([lrn(5), POOL], 256, 2)!.map((p) => p.steps[0].out), [
+    [0, 130],
+    [125, 256],
+  ]);
+  // LRN computed whole by both threads (a plain conv after it reads every channel): refused.
+  assert.equal(planChain([lrn(5), conv([64, 256, 3, 3], {}, 7)], 256, 2), undefined);
+  // conv3 -> conv4 (2 groups): thread 0 computes conv3's first half only.
+  const deep = planChain(
+    [
+      conv([384, 256, 3, 3], {}, 3),
+      conv([384, 192, 3, 3], { group: 2 }, 4),
+    ],
+    256,
+    2,
+  )!;
+  assert.deepEqual(deep[0].steps.map((s) => s.out), [[0, 192], [0, 192]]);
+  // Cut across groups, conv4 would need all of conv3 on every thread: refused.
+  assert.equal(
+    planChain([conv([384, 256, 3, 3], {}, 3), conv([384, 192, 3, 3], { group: 2 }, 4)], 256, 3),
+    undefined,
+  );
+  // Channels that do not fit the next op: refused.
+  assert.equal(planChain([conv([8, 3, 1, 1], {}, 5), conv([8, 4, 1, 1], {}, 6)], 3, 2), undefined);
 });

@@ -15,6 +15,9 @@ pub type Result<T> = core::result::Result<T, Error>;
 
 const LOOKUP_BITS: u32 = 11;
 
+/// Bits of lookahead for `Huffman::skip`.
+pub const SKIP_BITS: u32 = 12;
+
 /// A decoding table: codes up to 11 bits by direct lookup, longer ones canonically.
 pub struct Huffman {
     /// `(length << 8) | symbol` for every 11-bit prefix that starts with a code of at most
@@ -29,6 +32,14 @@ pub struct Huffman {
     /// (`fast_info`, 0 when it does not fit) - one lookup per coefficient.
     fast_value: [i16; 1 << LOOKUP_BITS],
     fast_info: [u8; 1 << LOOKUP_BITS],
+    /// For stepping over AC coefficients whose values are not needed (1/8-scale luma): for
+    /// each `SKIP_BITS`-bit prefix, the symbols that lie whole (code and extra bits) in it,
+    /// read one after another, as `bits | eob << 4 | advance << 5`: the bits they take,
+    /// whether the last is an end of block, and how far they move the coefficient index
+    /// (run + 1 per coefficient, 16 per ZRL, the EOB itself not counted). 0 when not even
+    /// the first symbol fits. Built by `with_skip` (empty otherwise: it costs more to build
+    /// than it saves in a decode that needs every value).
+    skip: Vec<u16>,
 }
 
 /// T.81 F.2.2.1 EXTEND: `bits` (the low `size` bits) as a signed value.
@@ -57,6 +68,7 @@ impl Huffman {
             symbols: [0; 256],
             fast_value: [0; 1 << LOOKUP_BITS],
             fast_info: [0; 1 << LOOKUP_BITS],
+            skip: Vec::new(),
         };
         table.symbols[..total].copy_from_slice(symbols);
         let mut code: u32 = 0;
@@ -105,6 +117,41 @@ impl Huffman {
     }
 }
 
+impl Huffman {
+    /// This table with its `skip` table built, for `Bits::skip_entry`.
+    pub fn with_skip(mut self) -> Huffman {
+        self.skip = (0..1u32 << SKIP_BITS).map(|prefix| self.skip_entry(prefix)).collect();
+        self
+    }
+
+    /// `skip[prefix]`: whole symbols read from the top of the `SKIP_BITS`-bit `prefix`.
+    fn skip_entry(&self, prefix: u32) -> u16 {
+        let (mut used, mut advance) = (0u32, 0u32);
+        while used < SKIP_BITS {
+            // The next LOOKUP_BITS bits after `used`, zero-filled past the prefix; a symbol
+            // counts only if it ends within the prefix.
+            let rest = SKIP_BITS - used;
+            let window = if rest >= LOOKUP_BITS {
+                prefix >> (rest - LOOKUP_BITS)
+            } else {
+                prefix << (LOOKUP_BITS - rest)
+            } & ((1 << LOOKUP_BITS) - 1);
+            let entry = self.lookup[window as usize];
+            let (len, symbol) = ((entry >> 8) as u32, entry as u8);
+            let (run, size) = ((symbol >> 4) as u32, (symbol & 15) as u32);
+            if entry == 0 || len + size > rest {
+                break;
+            }
+            used += len + size;
+            if size == 0 && run < 15 {
+                return (used | 16 | advance << 5) as u16; // EOB
+            }
+            advance += if size == 0 { 16 } else { run + 1 };
+        }
+        (used | advance << 5) as u16
+    }
+}
+
 /// Reads the entropy-coded segment of a scan, MSB first, removing the 0x00 after each
 /// 0xFF. At a marker or the end of data it feeds zero bits and counts them, so a decoder
 /// that used any of them read past the data (`overran`).
@@ -132,13 +179,15 @@ impl<'a> Bits<'a> {
                 word.copy_from_slice(chunk);
                 let word = u64::from_be_bytes(word);
                 let inverted = !word;
-                let has_ff =
-                    (inverted.wrapping_sub(0x0101_0101_0101_0101) & !inverted & 0x8080_8080_8080_8080)
-                        != 0;
+                let has_ff = (inverted.wrapping_sub(0x0101_0101_0101_0101)
+                    & !inverted
+                    & 0x8080_8080_8080_8080)
+                    != 0;
                 if !has_ff {
                     let take = (64 - self.count) / 8; // 1..=8 whole bytes fit
                     let bits = take * 8;
-                    self.acc = if bits == 64 { word } else { (self.acc << bits) | (word >> (64 - bits)) };
+                    self.acc =
+                        if bits == 64 { word } else { (self.acc << bits) | (word >> (64 - bits)) };
                     self.count += bits;
                     self.pos += take as usize;
                     return;
@@ -218,6 +267,20 @@ impl<'a> Bits<'a> {
         }
         self.count -= (info & 15) as u32;
         Some(((info >> 4) as usize, table.fast_value[prefix] as i32))
+    }
+
+    /// The `Huffman::skip` entry for the next bits (nothing consumed; see `consume`); 0
+    /// when the table has none.
+    #[inline]
+    pub fn skip_entry(&mut self, table: &Huffman) -> u16 {
+        let prefix = self.peek(SKIP_BITS) as usize;
+        table.skip.get(prefix).copied().unwrap_or(0)
+    }
+
+    /// Consumes `n` bits already looked at (by `skip_entry`).
+    #[inline]
+    pub fn consume(&mut self, n: u32) {
+        self.count -= n;
     }
 
     #[inline]

@@ -146,13 +146,37 @@ fn separable<const W: usize>(
                 acc[x] += w * t[x];
             }
         }
-        // Branch-free: saturating float -> int, then an integer clamp.
         let mut px = [0u8; W];
-        for x in 0..W {
-            px[x] = ((acc[x] + 128.5) as i32).clamp(0, 255) as u8;
+        for (p, a) in px.chunks_exact_mut(4).zip(acc.chunks_exact(4)) {
+            p.copy_from_slice(&pixels4([a[0], a[1], a[2], a[3]]));
         }
         out[y * stride..y * stride + nx].copy_from_slice(&px[..nx]);
     }
+}
+
+/// Four IDCT outputs to pixels: `(v + 128.5)` truncated with saturation (NaN to 0), then
+/// clamped to 0..=255 - level shift and rounding, as `idct_reference` does.
+#[cfg(not(target_arch = "wasm32"))]
+#[inline(always)]
+fn pixels4(v: [f32; 4]) -> [u8; 4] {
+    v.map(|v| ((v + 128.5) as i32).clamp(0, 255) as u8)
+}
+
+/// `pixels4` in four SIMD128 instructions: LLVM leaves the per-lane float -> int and clamp
+/// scalar (an extract, convert, two compares and a store per pixel, most of the IDCT's
+/// time at full size); `trunc_sat` converts four lanes as `as i32` does, and the two
+/// saturating narrows clamp to 0..=255 exactly as `clamp(0, 255)`. Same results.
+#[cfg(target_arch = "wasm32")]
+#[inline(always)]
+fn pixels4(v: [f32; 4]) -> [u8; 4] {
+    use core::arch::wasm32::{
+        f32x4, f32x4_add, f32x4_splat, i16x8_narrow_i32x4, i32x4_extract_lane,
+        i32x4_trunc_sat_f32x4, u8x16_narrow_i16x8,
+    };
+    let ints = i32x4_trunc_sat_f32x4(f32x4_add(f32x4(v[0], v[1], v[2], v[3]), f32x4_splat(128.5)));
+    let shorts = i16x8_narrow_i32x4(ints, ints);
+    let bytes = u8x16_narrow_i16x8(shorts, shorts);
+    (i32x4_extract_lane::<0>(bytes) as u32).to_le_bytes()
 }
 
 /// `idct_reduced` for nx = ny = 2 (4:2:0 chroma at 1/8 scale) when `coefs` is zero
@@ -181,11 +205,9 @@ pub fn idct_2x2_sparse(
     for &pos in nonzero {
         add(pos as usize & 63);
     }
-    let px = |v: f32| ((v + 128.5) as i32).clamp(0, 255) as u8;
-    out[0] = px(s[0]);
-    out[1] = px(s[1]);
-    out[stride] = px(s[2]);
-    out[stride + 1] = px(s[3]);
+    let px = pixels4(s);
+    out[..2].copy_from_slice(&px[..2]);
+    out[stride..stride + 2].copy_from_slice(&px[2..]);
 }
 
 /// `idct_reduced` of a block whose only nonzero coefficient is the DC `dc`: every

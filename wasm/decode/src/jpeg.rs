@@ -16,9 +16,9 @@ use std::vec::Vec;
 
 /// Zigzag index -> natural (row-major) index (T.81 Figure A.6).
 const ZIGZAG: [usize; 64] = [
-    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27,
-    20, 13, 6, 7, 14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58,
-    59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
+    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20,
+    13, 6, 7, 14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59,
+    52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
 ];
 
 struct Component {
@@ -50,8 +50,9 @@ struct Component {
 pub struct Image {
     pub width: usize,
     pub height: usize,
-    /// RGBA [height, width, 4].
-    pub rgba: Vec<u8>,
+    /// `[width u32 LE, height u32 LE]` then RGBA [height, width, 4]: the layout `jpeg_decode`
+    /// hands to JavaScript, built in place so the pixels are never copied into it.
+    pub data: Vec<u8>,
 }
 
 struct Decoder<'a> {
@@ -219,7 +220,12 @@ impl<'a> Decoder<'a> {
             let counts = &seg[1..17];
             let total: usize = counts.iter().map(|&c| c as usize).sum();
             let symbols = seg.get(17..17 + total).ok_or(Error::Corrupt)?;
-            let table = Some(Box::new(Huffman::new(counts, symbols)?));
+            let mut table = Huffman::new(counts, symbols)?;
+            // At 1/8 full-resolution blocks keep only their DC: their AC codes are skipped.
+            if tc == 1 && self.n == 1 {
+                table = table.with_skip();
+            }
+            let table = Some(Box::new(table));
             if tc == 0 {
                 self.dc[th] = table;
             } else {
@@ -332,8 +338,12 @@ impl<'a> Decoder<'a> {
             members.push(ci);
         }
         let p = 1 + 2 * ns;
-        let (ss, se, ah, al) =
-            (seg[p] as usize, seg[p + 1] as usize, (seg[p + 2] >> 4) as u32, (seg[p + 2] & 15) as u32);
+        let (ss, se, ah, al) = (
+            seg[p] as usize,
+            seg[p + 1] as usize,
+            (seg[p + 2] >> 4) as u32,
+            (seg[p + 2] & 15) as u32,
+        );
         if self.progressive {
             let dc_scan = ss == 0;
             if (dc_scan && se != 0) || (!dc_scan && (se < ss || se > 63 || ns != 1)) || al > 13 {
@@ -645,7 +655,12 @@ impl<'a> Decoder<'a> {
     fn color(&self) -> Result<Image> {
         let width = (self.width * self.n + 7) / 8;
         let height = (self.height * self.n + 7) / 8;
-        let mut rgba = zeroed::<u8>(width * height * 4)?;
+        let mut data: Vec<u8> = Vec::new();
+        data.try_reserve_exact(8 + width * height * 4).map_err(|_| Error::OutOfMemory)?;
+        data.extend_from_slice(&(width as u32).to_le_bytes());
+        data.extend_from_slice(&(height as u32).to_le_bytes());
+        // Each row is made in `line` and appended: no zeroing of the whole image first.
+        let mut line = zeroed::<u8>(width * 4)?;
         let nc = self.comps.len();
         // Which input column each output x reads, per component.
         let mut cols: Vec<Vec<usize>> = Vec::new();
@@ -672,7 +687,7 @@ impl<'a> Decoder<'a> {
                 let stride = c.bw * c.nx;
                 &c.plane[(y / c.ry) * stride..(y / c.ry + 1) * stride]
             };
-            let out = &mut rgba[y * width * 4..(y + 1) * width * 4];
+            let out = &mut line[..];
             match transform {
                 Transform::Gray => {
                     let (g, gx) = (row(0), &cols[0]);
@@ -742,8 +757,9 @@ impl<'a> Decoder<'a> {
                     }
                 }
             }
+            data.extend_from_slice(&line);
         }
-        Ok(Image { width, height, rgba })
+        Ok(Image { width, height, data })
     }
 }
 
@@ -752,6 +768,21 @@ impl<'a> Decoder<'a> {
 fn skip_ac(bits: &mut Bits, ac: &Huffman) -> Result<()> {
     let mut k = 1;
     while k < 64 {
+        // Several symbols per lookup when they keep every coefficient within the block (and
+        // an EOB is read only while k < 64, as below); otherwise one at a time.
+        let e = bits.skip_entry(ac) as usize;
+        let (used, eob, advance) = ((e & 15) as u32, e & 16 != 0, e >> 5);
+        if used > 0 {
+            if eob && k + advance < 64 {
+                bits.consume(used);
+                return Ok(());
+            }
+            if !eob && k + advance <= 64 {
+                bits.consume(used);
+                k += advance;
+                continue;
+            }
+        }
         let r = if let Some((r, v)) = bits.fast_ac(ac) {
             if v == 0 {
                 if r != 15 {
@@ -901,11 +932,7 @@ fn ycc_pixel(y: u8, cb: u8, cr: u8) -> u32 {
 #[inline]
 fn ycc(y: u8, cb: u8, cr: u8) -> [u8; 3] {
     let (y, cb, cr) = (y as f32, cb as f32 - 128.0, cr as f32 - 128.0);
-    [
-        clamp(y + 1.402 * cr),
-        clamp(y - 0.344_136 * cb - 0.714_136 * cr),
-        clamp(y + 1.772 * cb),
-    ]
+    [clamp(y + 1.402 * cr), clamp(y - 0.344_136 * cb - 0.714_136 * cr), clamp(y + 1.772 * cb)]
 }
 
 /// One CMYK channel to RGB, the naive conversion (no colour profile) that libjpeg users
@@ -920,6 +947,81 @@ fn cmyk(c: u8, k: u8, inverted: bool) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn lcg(seed: &mut u32) -> u32 {
+        *seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);
+        *seed >> 8
+    }
+
+    /// The plain definition `skip_ac` is checked against: one symbol at a time.
+    fn skip_ac_reference(bits: &mut Bits, ac: &Huffman) -> Result<()> {
+        let mut k = 1;
+        while k < 64 {
+            let rs = bits.decode(ac)?;
+            let (r, s) = ((rs >> 4) as usize, (rs & 15) as u32);
+            if s == 0 {
+                if r != 15 {
+                    return Ok(());
+                }
+                k += 16;
+                continue;
+            }
+            bits.bits(s);
+            k += r;
+            if k > 63 {
+                return Err(Error::Corrupt);
+            }
+            k += 1;
+        }
+        Ok(())
+    }
+
+    /// A random prefix code over AC symbols (always EOB and ZRL, short and long codes).
+    fn random_ac_table(seed: &mut u32) -> Huffman {
+        let mut pool: Vec<u8> = vec![0x00, 0xF0];
+        for run in 0..16u8 {
+            for size in 1..=10u8 {
+                pool.push(run << 4 | size);
+            }
+        }
+        for i in (1..pool.len()).rev() {
+            pool.swap(i, lcg(seed) as usize % (i + 1));
+        }
+        let mut counts = [0u8; 16];
+        let (mut code, mut total) = (0u32, 0usize);
+        for len in 1..=16usize {
+            // Leave one code of this length unused, so longer codes still fit.
+            let room = ((1u32 << len) - code).saturating_sub(1) as usize;
+            let n = (lcg(seed) as usize % (room.min(40) + 1)).min(pool.len() - total);
+            counts[len - 1] = n as u8;
+            total += n;
+            code = (code + n as u32) << 1;
+        }
+        // EOB first, so that most blocks end within the 64 coefficients.
+        let symbols = &mut pool[..total];
+        if let Some(i) = symbols.iter().position(|&s| s == 0) {
+            symbols.swap(0, i);
+        }
+        Huffman::new(&counts, symbols).unwrap().with_skip()
+    }
+
+    #[test]
+    fn skip_ac_matches_one_symbol_at_a_time_on_random_streams() {
+        let mut seed = 5;
+        let (mut eobs, mut corrupt) = (0, 0);
+        for case in 0..3000 {
+            let table = random_ac_table(&mut seed);
+            let data: Vec<u8> = (0..40).map(|_| (lcg(&mut seed) & 0xFF) as u8 & 0xFE).collect();
+            let (mut fast, mut slow) = (Bits::new(&data, 0), Bits::new(&data, 0));
+            let (a, b) = (skip_ac(&mut fast, &table), skip_ac_reference(&mut slow, &table));
+            assert_eq!(a, b, "case {case}");
+            // Same bits consumed: the next 32 read the same.
+            assert_eq!(fast.bits(16) << 16 | fast.bits(16), slow.bits(16) << 16 | slow.bits(16));
+            eobs += (a == Ok(())) as u32;
+            corrupt += (a == Err(Error::Corrupt)) as u32;
+        }
+        assert!(eobs > 100 && corrupt > 100, "{eobs} ends, {corrupt} corrupt: cases too one-sided");
+    }
 
     #[test]
     fn ycc_row_matches_the_tables_within_one_level() {

@@ -8,18 +8,22 @@
 //!   at scale 1/`denom` (1, 2, 4 or 8). On success returns the offset of
 //!   `[width: u32 LE, height: u32 LE, RGBA u8 [height, width, 4]]`, valid until the next
 //!   decode (which frees it); otherwise a negative `STATUS_*` code.
-//! - `resample_rgb(ptr, len, out, out_len) -> 0 | -code`: the antialiased resample of an RGBA image
-//!   (`resample::resample_rgb`) described by the region `ptr..ptr+len` from `alloc(len)`:
-//!   u32 LE `[width, rows, row0, out_w, x_stride, out_h, y_stride, src_at, x_at, y_at]`,
-//!   then at `x_at` the x taps (`start` i32 [out_w], `count` i32 [out_w], `weights` f64
-//!   [out_w, x_stride], all LE), at `y_at` the y taps likewise, at `src_at` the RGBA rows
-//!   `row0..row0 + rows` ([rows, width, 4]). Writes RGB f32 [out_h, out_w, 3] to `out`
-//!   (from another `alloc`), or returns `-STATUS_CORRUPT` for a region or taps that do
-//!   not fit. Unlike decoding, the caller may keep one instance for many resamples and
-//!   reuse its two regions (memory that is already paged in is much cheaper).
+//! - `region(bytes) -> ptr`: a reused buffer for a resample region (0 when memory cannot
+//!   grow), laid out as u32 LE `[width, rows, row0, out_w, x_stride, out_h, y_stride,
+//!   src_at, x_at, y_at]`, then at `x_at` the x taps (`start` i32 [out_w], `count` i32
+//!   [out_w], `weights` f64 [out_w, x_stride], all LE), at `y_at` the y taps likewise,
+//!   and (for `source` 0) at `src_at` the RGBA rows `row0..row0 + rows` ([rows, width, 4]).
+//! - `resample(len, source) -> ptr | -code`: the antialiased resample of an RGBA image
+//!   (`resample::resample_rgb`) described by the region's first `len` bytes, reading the
+//!   rows from the region (`source` 0) or from the last decode's output where it lies
+//!   (`source` 1: no copy out of the module and back). Returns the offset of RGB f32
+//!   [out_h, out_w, 3], valid until the next `resample`, or `-STATUS_CORRUPT` for a region
+//!   or taps that do not fit.
 //!
-//! Nothing `alloc` hands out is ever freed; `input` and the decode's output are reused,
-//! so one instance can decode image after image in memory that is already paged in. All code is safe Rust except turning the caller's offsets into slices, here.
+//! Nothing `alloc` hands out is ever freed; `input`, `region`, the decode's output and the
+//! resample's result are reused, so one instance can decode and resample image after image
+//! in memory that is already paged in. All code is safe Rust except turning the caller's
+//! offsets into the encoded file's slice, here.
 #![deny(unsafe_op_in_unsafe_fn)]
 
 // The decoder modules cannot contain unsafe code at all (`forbid` at their tops).
@@ -58,6 +62,9 @@ thread_local! {
     static INPUT: RefCell<Vec<u8>> = RefCell::new(Vec::new());
     /// The last decode's output, kept until the next decode replaces (and frees) it.
     static OUTPUT: RefCell<Vec<u8>> = RefCell::new(Vec::new());
+    /// `region`'s buffer, and `resample`'s last result (both reused).
+    static REGION: RefCell<Vec<u8>> = RefCell::new(Vec::new());
+    static RESULT: RefCell<Vec<f32>> = RefCell::new(Vec::new());
 }
 
 /// Room for `bytes` bytes of encoded file in a buffer this instance reuses, valid until
@@ -65,16 +72,7 @@ thread_local! {
 /// `alloc` would leak one file per decode.
 #[no_mangle]
 pub extern "C" fn input(bytes: usize) -> usize {
-    INPUT.with(|v| {
-        let mut v = v.borrow_mut();
-        let n = bytes.max(1);
-        let have = v.len();
-        if n > have && v.try_reserve_exact(n - have).is_err() {
-            return 0;
-        }
-        v.resize(n, 0);
-        v.as_mut_ptr() as usize
-    })
+    INPUT.with(|v| reuse(&mut v.borrow_mut(), bytes))
 }
 
 /// Decodes the JPEG at `ptr..ptr + len` (filled by the caller after `alloc(len)` or
@@ -94,17 +92,9 @@ pub extern "C" fn jpeg_decode(ptr: usize, len: usize, denom: usize) -> i32 {
     let data = unsafe { core::slice::from_raw_parts(ptr as *const u8, len) };
     match jpeg::decode(data, denom) {
         Ok(image) => {
-            let mut out: Vec<u8> = Vec::new();
-            if out.try_reserve_exact(8 + image.rgba.len()).is_err() {
-                return -STATUS_OUT_OF_MEMORY;
-            }
-            out.extend_from_slice(&(image.width as u32).to_le_bytes());
-            out.extend_from_slice(&(image.height as u32).to_le_bytes());
-            out.extend_from_slice(&image.rgba);
-            drop(image);
-            let at = out.as_ptr() as i32;
+            let at = image.data.as_ptr() as i32;
             // Moving the Vec keeps its heap buffer (and `at`) where it is.
-            OUTPUT.with(|o| *o.borrow_mut() = out);
+            OUTPUT.with(|o| *o.borrow_mut() = image.data);
             at
         }
         Err(Error::Truncated) => -STATUS_TRUNCATED,
@@ -114,31 +104,64 @@ pub extern "C" fn jpeg_decode(ptr: usize, len: usize, denom: usize) -> i32 {
     }
 }
 
-/// Resamples the image described by the region `ptr..ptr + len` (see the module docs)
-/// into `out..out + out_len`; returns 0, or `-STATUS_CORRUPT` if the region or taps do
-/// not fit or `out_len` is not the output's size in bytes.
+/// Room for `bytes` bytes of a resample region (see the module docs) in a buffer this
+/// instance reuses, valid until the next `region` call; 0 when memory cannot grow.
 #[no_mangle]
-pub extern "C" fn resample_rgb(ptr: usize, len: usize, out: usize, out_len: usize) -> i32 {
-    if ptr == 0 || out == 0 || out % 4 != 0 {
-        return -STATUS_CORRUPT;
-    }
-    // SAFETY: as in `jpeg_decode`: `ptr` and `out` came from two `alloc` calls of at
-    // least `len` and `out_len` bytes, leaked Vecs of initialized bytes that nothing in
-    // Rust references, so the two slices do not overlap and nothing else aliases the
-    // mutable one; `out` is 4-aligned (checked above) and any bytes are a valid f32.
-    // The caller may reuse both regions for later calls (one at a time: one JS thread).
-    let region = unsafe { core::slice::from_raw_parts(ptr as *const u8, len) };
-    let out = unsafe { core::slice::from_raw_parts_mut(out as *mut f32, out_len / 4) };
-    match resample_region(region, out) {
-        Some(()) => 0,
-        None => -STATUS_CORRUPT,
-    }
+pub extern "C" fn region(bytes: usize) -> usize {
+    REGION.with(|v| reuse(&mut v.borrow_mut(), bytes))
 }
 
-/// Reads `resample_rgb`'s region and resamples into `out`; `None` if anything does not fit.
-fn resample_region(region: &[u8], out: &mut [f32]) -> Option<()> {
+/// Resamples the image described by `region`'s first `len` bytes: its source rows are the
+/// region's own (`source` 0) or the last decode's output (`source` 1, pixels left where
+/// the decode put them, so they are never copied out and back in). Returns the offset of
+/// the RGB f32 result [out_h, out_w, 3], valid until the next `resample`, or
+/// `-STATUS_CORRUPT` if the region or taps do not fit (or there is no decoded image of
+/// that width), `-STATUS_OUT_OF_MEMORY`.
+#[no_mangle]
+pub extern "C" fn resample(len: usize, source: u32) -> i32 {
+    REGION.with(|region| {
+        let region = region.borrow();
+        let region = match region.get(..len) {
+            Some(r) => r,
+            None => return -STATUS_CORRUPT,
+        };
+        RESULT.with(|result| {
+            let mut result = result.borrow_mut();
+            let status = if source == 1 {
+                OUTPUT.with(|o| resample_region(region, Some(&o.borrow()), &mut result))
+            } else {
+                resample_region(region, None, &mut result)
+            };
+            match status {
+                Ok(()) => result.as_ptr() as i32,
+                Err(e) => -(e as i32),
+            }
+        })
+    })
+}
+
+/// `v` grown (never shrunk) to at least `bytes` (min 1) bytes; its address, or 0.
+fn reuse(v: &mut Vec<u8>, bytes: usize) -> usize {
+    let n = bytes.max(1);
+    let have = v.len();
+    if n > have && v.try_reserve_exact(n - have).is_err() {
+        return 0;
+    }
+    if n > have {
+        v.resize(n, 0);
+    }
+    v.as_mut_ptr() as usize
+}
+
+/// Reads `resample`'s region and resamples into `out` (resized to the output's size), from
+/// the region's rows or, with `decoded`, from a decode's output `[width, height, RGBA]`.
+fn resample_region(region: &[u8], decoded: Option<&[u8]>, out: &mut Vec<f32>) -> Result<(), i32> {
+    const BAD: i32 = STATUS_CORRUPT;
     let bytes = |at: usize, n: usize| region.get(at..at.checked_add(n)?);
-    let word = |i: usize| Some(u32::from_le_bytes(bytes(4 * i, 4)?.try_into().ok()?) as usize);
+    let word = |i: usize| -> Result<usize, i32> {
+        let b = bytes(4 * i, 4).ok_or(BAD)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    };
     let (width, rows, row0) = (word(0)?, word(1)?, word(2)?);
     let (out_w, x_stride, out_h, y_stride) = (word(3)?, word(4)?, word(5)?, word(6)?);
     let (src_at, x_at, y_at) = (word(7)?, word(8)?, word(9)?);
@@ -157,8 +180,33 @@ fn resample_region(region: &[u8], out: &mut [f32]) -> Option<()> {
             stride,
         })
     };
-    let xt = taps(x_at, out_w, x_stride)?;
-    let yt = taps(y_at, out_h, y_stride)?;
-    let src = bytes(src_at, width.checked_mul(rows)?.checked_mul(4)?)?;
-    resample::resample_rgb(src, width, row0, (&xt, &yt), out)
+    let xt = taps(x_at, out_w, x_stride).ok_or(BAD)?;
+    let yt = taps(y_at, out_h, y_stride).ok_or(BAD)?;
+    let row_bytes = width.checked_mul(4).ok_or(BAD)?;
+    let src = match decoded {
+        Some(d) => {
+            // The decode's own size must be the region's, and rows row0..row0 + rows in it.
+            let size = |i: usize| {
+                d.get(4 * i..4 * i + 4)
+                    .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+            };
+            if size(0) != Some(width) {
+                return Err(BAD);
+            }
+            let from = row0.checked_mul(row_bytes).and_then(|f| f.checked_add(8)).ok_or(BAD)?;
+            let n = rows.checked_mul(row_bytes).ok_or(BAD)?;
+            match size(1) {
+                Some(h) if row0.checked_add(rows).map_or(false, |end| end <= h) => {}
+                _ => return Err(BAD),
+            }
+            d.get(from..from.checked_add(n).ok_or(BAD)?).ok_or(BAD)?
+        }
+        None => bytes(src_at, rows.checked_mul(row_bytes).ok_or(BAD)?).ok_or(BAD)?,
+    };
+    let n = out_h.checked_mul(out_w).and_then(|n| n.checked_mul(3)).ok_or(BAD)?;
+    if n > out.len() && out.try_reserve_exact(n - out.len()).is_err() {
+        return Err(STATUS_OUT_OF_MEMORY);
+    }
+    out.resize(n, 0.0);
+    resample::resample_rgb(src, width, row0, (&xt, &yt), out).ok_or(BAD)
 }

@@ -65,12 +65,7 @@ pub fn resample_rgb(
             let n = xt.count[ox];
             let taps = &line[xt.start[ox] * 4..(xt.start[ox] + n) * 4];
             let w = &xt.weights[ox * xt.stride..ox * xt.stride + n];
-            let (mut r, mut g, mut b) = (0f64, 0f64, 0f64);
-            for (p, &w) in taps.chunks_exact(4).zip(w) {
-                r += w * p[0] as f64;
-                g += w * p[1] as f64;
-                b += w * p[2] as f64;
-            }
+            let [r, g, b] = weighted_sum(taps, w);
             px[0] = r as f32;
             px[1] = g as f32;
             px[2] = b as f32;
@@ -88,6 +83,43 @@ pub fn resample_rgb(
         }
     }
     Some(())
+}
+
+/// taps: RGBA u8 [n, 4], w: f64 [n] -> the weighted sums of R, G and B, each `sum += w * p`
+/// in f64, tap after tap (the reference's order).
+#[cfg(not(target_arch = "wasm32"))]
+#[inline(always)]
+fn weighted_sum(taps: &[u8], w: &[f64]) -> [f64; 3] {
+    let (mut r, mut g, mut b) = (0f64, 0f64, 0f64);
+    for (p, &w) in taps.chunks_exact(4).zip(w) {
+        r += w * p[0] as f64;
+        g += w * p[1] as f64;
+        b += w * p[2] as f64;
+    }
+    [r, g, b]
+}
+
+/// `weighted_sum` with the channels in two f64x2 lanes (R, G and B, A): each lane does the
+/// same IEEE multiply and add as the scalar version, in the same order, so the sums are
+/// equal bit for bit; LLVM leaves this loop scalar (three converts, multiplies and adds per
+/// tap), the horizontal pass's whole cost.
+#[cfg(target_arch = "wasm32")]
+#[inline(always)]
+fn weighted_sum(taps: &[u8], w: &[f64]) -> [f64; 3] {
+    use core::arch::wasm32::{
+        f64x2_add, f64x2_convert_low_i32x4, f64x2_extract_lane, f64x2_mul, f64x2_splat,
+        i32x4_shuffle, u16x8_extend_low_u8x16, u32x4, u32x4_extend_low_u16x8,
+    };
+    let (mut rg, mut ba) = (f64x2_splat(0.0), f64x2_splat(0.0));
+    for (p, &w) in taps.chunks_exact(4).zip(w) {
+        let packed = u32x4(u32::from_le_bytes([p[0], p[1], p[2], p[3]]), 0, 0, 0);
+        let ints = u32x4_extend_low_u16x8(u16x8_extend_low_u8x16(packed)); // [R, G, B, A]
+        let high = i32x4_shuffle::<2, 3, 2, 3>(ints, ints);
+        let w = f64x2_splat(w);
+        rg = f64x2_add(rg, f64x2_mul(w, f64x2_convert_low_i32x4(ints)));
+        ba = f64x2_add(ba, f64x2_mul(w, f64x2_convert_low_i32x4(high)));
+    }
+    [f64x2_extract_lane::<0>(rg), f64x2_extract_lane::<1>(rg), f64x2_extract_lane::<0>(ba)]
 }
 
 #[cfg(test)]
