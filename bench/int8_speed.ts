@@ -8,6 +8,7 @@
  * fp32 and int8 on the same files (`--set native`, its own process).
  *
  *   deno run -A bench/int8_speed.ts [--threads N] [--runs 30] [--set web|native] [--pause 20]
+ *                                   [--also models/other-int8.json]
  *
  * Needs models/alexnet-synthetic.onnx (deno task model) and
  * models/alexnet-synthetic-int8.onnx (deno task quantize).
@@ -26,6 +27,8 @@ const { values } = parseArgs({
     threads: { type: "string" },
     set: { type: "string" },
     pause: { type: "string" },
+    // Another int8 manifest to time beside the default one (e.g. another layout).
+    also: { type: "string" },
   },
 });
 const runs = Number(values.runs ?? 30);
@@ -34,6 +37,9 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 const fp32 = await loadModel(new URL("../models/alexnet-synthetic.json", import.meta.url));
 const int8 = await loadModel(new URL("../models/alexnet-synthetic-int8.json", import.meta.url));
+const also = values.also
+  ? await loadModel(new URL(values.also, `file://${Deno.cwd()}/`))
+  : undefined;
 const io = { inputName: "data_0", outputName: "softmaxout_1", threads };
 const photo = await Deno.readFile(new URL("../tests/fixtures/chelsea.jpg", import.meta.url));
 const x = preprocess(await decodeImage(photo), fp32.manifest.preprocessing);
@@ -60,14 +66,26 @@ const contenders: [string, Pick<Backend, "run">][] = values.set === "native"
   ? [
     ["onnxruntime-node fp32 (native)", await node(fp32.bytes)],
     ["onnxruntime-node int8 (native)", await node(int8.bytes)],
+    ...(also
+      ? [[`onnxruntime-node int8 (native), ${also.manifest.name}`, await node(also.bytes)]] as [
+        string,
+        Pick<Backend, "run">,
+      ][]
+      : []),
   ]
   : [
     ["onnxruntime-web fp32", await createWasmBackend(fp32.bytes, io)],
-    ["onnxruntime-web int8 (QDQ)", await createWasmBackend(int8.bytes, { ...io, int8: "ort" })],
+    ["onnxruntime-web int8 (same file)", await createWasmBackend(int8.bytes, { ...io, int8: "ort" })],
     [
       "ours: int8 kernels, whole model",
       await createWasmBackend(int8.bytes, { ...io, int8: "custom" }),
     ],
+    ...(also
+      ? [[
+        `ours: int8 kernels, ${also.manifest.name}`,
+        await createWasmBackend(also.bytes, { ...io, int8: "custom" }),
+      ]] as [string, Pick<Backend, "run">][]
+      : []),
   ];
 
 // Correctness first: every int8 contender's top-1 equals fp32's, and ours equals the QDQ semantics.

@@ -4,8 +4,12 @@
  *
  *   deno task quantize [--manifest m.json] [--calibration DIR] [--method minmax|percentile]
  *                      [--percentile 99.999] [--weights gptq|nearest] [--smoothing 0]
+ *                      [--weight-only Conv,Gemm|Gemm|none] [--name NAME]
  *
- * Writes <model>-int8.onnx and its manifest beside the source.
+ * Writes <model>-int8.onnx (or NAME.onnx) and its manifest beside the source.
+ * `--weight-only` names the layers (op types or node names) that keep float
+ * inputs (our kernels round them to int16 per call); `none` writes uint8
+ * activations everywhere, the layout of earlier releases.
  *
  * @module
  */
@@ -24,7 +28,8 @@ import { ensureSyntheticModel, loadModel } from "../model/store.ts";
 import { wasmEvaluator } from "../runtime/evaluate.ts";
 
 const USAGE = "Usage: deno task quantize [--manifest m.json] [--calibration DIR] " +
-  "[--method minmax|percentile] [--percentile 99.999] [--weights gptq|nearest] [--smoothing 0]";
+  "[--method minmax|percentile] [--percentile 99.999] [--weights gptq|nearest] [--smoothing 0] " +
+  "[--weight-only Conv,Gemm|Gemm|none] [--name NAME]";
 
 /** sha256 of bytes, hex. */
 function sha256(...parts: (Uint8Array | string)[]): string {
@@ -60,6 +65,8 @@ if (import.meta.main) {
       percentile: { type: "string", default: "99.999" },
       weights: { type: "string", default: DEFAULT_QUANTIZE.weightRounding },
       smoothing: { type: "string", default: String(DEFAULT_QUANTIZE.smoothing) },
+      "weight-only": { type: "string", default: DEFAULT_QUANTIZE.weightOnly.join(",") },
+      name: { type: "string" },
     },
   });
   const method = values.method as CalibrationMethod;
@@ -77,6 +84,13 @@ if (import.meta.main) {
     console.error(
       `Cannot use --smoothing ${values.smoothing}: expected a number in [0, 1]\n${USAGE}`,
     );
+    Deno.exit(2);
+  }
+  const weightOnly = values["weight-only"] === "none"
+    ? []
+    : values["weight-only"]!.split(",").map((s) => s.trim()).filter(Boolean);
+  if (values.name !== undefined && !/^[\w.-]+$/.test(values.name)) {
+    console.error(`Cannot use --name ${values.name}: expected letters, digits, . _ -\n${USAGE}`);
     Deno.exit(2);
   }
   const manifestUrl = values.manifest
@@ -113,12 +127,13 @@ if (import.meta.main) {
     percentile: Number(values.percentile),
     weightRounding,
     smoothing,
+    weightOnly,
     onProgress: progress("quantizing"),
   });
 
-  const base = model.manifest.model.replace(/\.onnx$/i, "");
-  const outModel = new URL(`${base}-int8.onnx`, manifestUrl);
-  const outManifest = new URL(`${base}-int8.json`, manifestUrl);
+  const out = values.name ?? `${model.manifest.model.replace(/\.onnx$/i, "")}-int8`;
+  const outModel = new URL(`${out}.onnx`, manifestUrl);
+  const outManifest = new URL(`${out}.json`, manifestUrl);
   const quantization: QuantizationInfo = {
     format: "qdq",
     source_sha256: sha256(model.bytes),
@@ -137,8 +152,8 @@ if (import.meta.main) {
   };
   const manifest: Manifest = {
     ...model.manifest,
-    name: `${model.manifest.name}-int8`,
-    model: `${base}-int8.onnx`,
+    name: values.name ?? `${model.manifest.name}-int8`,
+    model: `${out}.onnx`,
     precision: "int8",
     quantization,
   };
