@@ -75,7 +75,10 @@ const contenders: [string, Pick<Backend, "run">][] = values.set === "native"
   ]
   : [
     ["onnxruntime-web fp32", await createWasmBackend(fp32.bytes, io)],
-    ["onnxruntime-web int8 (same file)", await createWasmBackend(int8.bytes, { ...io, int8: "ort" })],
+    [
+      "onnxruntime-web int8 (same file)",
+      await createWasmBackend(int8.bytes, { ...io, int8: "ort" }),
+    ],
     [
       "ours: int8 kernels, whole model",
       await createWasmBackend(int8.bytes, { ...io, int8: "custom" }),
