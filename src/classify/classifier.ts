@@ -144,7 +144,7 @@ export class Classifier {
     if (this.#backend.classifyImage) {
       // The backend decodes where it runs (the worker pool: off this thread).
       signal?.throwIfAborted();
-      const out = await this.#backend.classifyImage(bytes, { maxPixels, spec });
+      const out = await this.#backend.classifyImage(bytes, { maxPixels, spec, signal });
       signal?.throwIfAborted();
       [scores] = this.#rows(out, 1);
       ({ decode, preprocess: prep } = out.timings);

@@ -49,11 +49,13 @@ export interface Backend {
    * (the worker pool: in a Worker, off the caller's thread); returns y: [1, K]
    * and the decode and preprocess times in ms. Decode errors reject with the
    * same `ClassifierError` (code and message) as decoding on the caller's thread.
-   * Without it, Classifier.classify decodes and preprocesses itself.
+   * Without it, Classifier.classify decodes and preprocesses itself. A call
+   * still waiting for the backend when `signal` aborts is dropped and rejects
+   * with the signal's reason (one already running finishes).
    */
   classifyImage?(
     bytes: Uint8Array,
-    options: { maxPixels?: number; spec: PreprocessSpec },
+    options: { maxPixels?: number; spec: PreprocessSpec; signal?: AbortSignal },
   ): Promise<BackendOutput & { timings: { decode: number; preprocess: number } }>;
   /** Frees the session. */
   release(): Promise<void>;

@@ -219,14 +219,31 @@ export async function createWorkerPoolBackend(
     };
   }
 
-  const submit = <T>(work: Work) => {
+  const submit = <T>(work: Work, signal?: AbortSignal) => {
     if (failure) return Promise.reject(new ClassifierError("not_ready", failure));
     if (closed) {
       return Promise.reject(new TypeError("Cannot run the model: the worker pool is closed"));
     }
+    if (signal?.aborted) return Promise.reject(signal.reason);
     if (waiting.length + busy() >= capacity) return Promise.reject(new QueueFullError(capacity));
     return new Promise<T>((resolve, reject) => {
-      waiting.push({ work, resolve: resolve as (v: unknown) => void, reject });
+      const task: Task = { work, resolve: resolve as (v: unknown) => void, reject };
+      if (signal) {
+        // A request that timed out (or whose client left) while waiting frees its place
+        // instead of spending a worker on an answer nobody reads.
+        const drop = () => {
+          const i = waiting.indexOf(task);
+          if (i >= 0) {
+            waiting.splice(i, 1);
+            reject(signal.reason);
+          }
+        };
+        signal.addEventListener("abort", drop, { once: true });
+        const settled = () => signal.removeEventListener("abort", drop);
+        task.resolve = (value) => (settled(), resolve(value as T));
+        task.reject = (reason) => (settled(), reject(reason));
+      }
+      waiting.push(task);
       pump();
     });
   };
@@ -247,8 +264,8 @@ export async function createWorkerPoolBackend(
     capture: (data, dims) =>
       submit<Record<string, BackendOutput>>({ type: "capture", data, dims: [...dims] }),
     // The bytes are copied to the worker (the caller keeps its buffer).
-    classifyImage: (bytes, { maxPixels, spec }) =>
-      submit({ type: "image", bytes, maxPixels, spec }),
+    classifyImage: (bytes, { maxPixels, spec, signal }) =>
+      submit({ type: "image", bytes, maxPixels, spec }, signal),
     release() {
       closed = true;
       for (const task of waiting.splice(0)) {

@@ -326,3 +326,32 @@ Deno.test("--inference-thread and INFERENCE_THREAD choose worker or main; others
   );
   assert.throws(() => parseConfig(["--inference-thread", "gpu"]), /inference-thread=gpu/);
 });
+
+Deno.test({
+  name:
+    "a classifyImage call still waiting when its signal aborts is dropped; the running one ends",
+  ...t,
+  async fn() {
+    const paths = await writeTinyModel(8, 8);
+    const { bytes, manifest } = await loadModel(new URL(`file://${paths.manifest}`));
+    const spec = manifest.preprocessing;
+    const pool = await createWorkerPoolBackend(bytes, { ...io, workers: 1 });
+    const image = await fixture("chelsea.jpg");
+    const first = new AbortController();
+    const second = new AbortController();
+    const running = pool.classifyImage!(image, { spec, signal: first.signal });
+    const waiting = pool.classifyImage!(image, { spec, signal: second.signal });
+    assert.equal(pool.queueDepth, 2);
+    second.abort(new RangeError("timed out"));
+    first.abort(new RangeError("too late")); // already in the worker: it still answers
+    await assert.rejects(waiting, (e) => e instanceof RangeError && e.message === "timed out");
+    assert.equal(pool.queueDepth, 1);
+    assert.deepEqual((await running).dims, [1, 4]);
+    assert.equal(pool.queueDepth, 0);
+    await assert.rejects(
+      pool.classifyImage!(image, { spec, signal: second.signal }),
+      (e) => e instanceof RangeError && e.message === "timed out",
+    );
+    await pool.release();
+  },
+});
