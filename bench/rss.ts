@@ -10,16 +10,16 @@
 const INT8 = ["--model", "models/alexnet-synthetic-int8.onnx"];
 const MODELS: [string, string[]][] = [
   ["fp32 synthetic", ["--model", "synthetic"]],
-  ["int8 synthetic (QDQ, our kernels, 2 threads)", [...INT8, "--threads", "2"]],
-  ["int8 synthetic (QDQ, our kernels, 1 thread)", [...INT8, "--threads", "1"]],
-  ["int8 synthetic (QDQ, our kernels, 2 threads, --backend wasm)", [
+  ["int8 synthetic (our kernels, 2 threads)", [...INT8, "--threads", "2"]],
+  ["int8 synthetic (our kernels, 1 thread)", [...INT8, "--threads", "1"]],
+  ["int8 synthetic (our kernels, 2 threads, --backend wasm)", [
     ...INT8,
     "--threads",
     "2",
     "--backend",
     "wasm",
   ]],
-  ["int8 synthetic (QDQ, onnxruntime-web only)", [...INT8, "--int8", "ort"]],
+  ["int8 synthetic (onnxruntime-web only)", [...INT8, "--int8", "ort"]],
 ];
 const photo = await Deno.readFile(new URL("../tests/fixtures/chelsea.jpg", import.meta.url));
 const kb = (status: string, key: string) =>
