@@ -26,6 +26,7 @@ import { PartitionedRunner } from "./partitioned.ts";
 import { BoundedQueue } from "./_bounded_queue.ts";
 import { createWasmBackend, type WasmBackendOptions } from "./wasm.ts";
 import { dequantizeForGpu } from "./_webgpu_dequantize.ts";
+import { hasGpuDeviceNode } from "./_gpu_nodes.ts";
 
 /** What we use of `navigator.gpu`; tests pass stand-ins to force failures. */
 export interface GpuEntry {
@@ -106,6 +107,14 @@ async function openDevice(
 ): Promise<{ device: GPUDevice; description: string; ortGpu: OrtGpu }> {
   const gpu = options.gpu ?? (globalThis.navigator as { gpu?: GpuEntry } | undefined)?.gpu;
   if (!gpu) throw new TypeError("navigator.gpu is not available in this runtime");
+  // Without a GPU device node only a software adapter could answer, which `auto` refuses:
+  // asking would load its driver (llvmpipe: ~70 MB of RSS) for nothing.
+  if (!options.gpu && !options.allowFallbackAdapter && hasGpuDeviceNode() === false) {
+    throw new TypeError(
+      "this Linux machine has no GPU device node (/dev/dri/renderD*, /dev/nvidia*, /dev/dxg); " +
+        "a software adapter needs --backend=webgpu",
+    );
+  }
   const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
   if (!adapter) throw new TypeError("navigator.gpu found no adapter");
   const { description, fallback } = describeAdapter(adapter);

@@ -1,0 +1,44 @@
+/**
+ * Whether a Linux machine has a GPU device node for a hardware WebGPU adapter:
+ * a DRM render node (`/dev/dri/renderD*`: AMD, Intel, NVIDIA's DRM driver),
+ * NVIDIA's own nodes (`/dev/nvidia0`...) or WSL's `/dev/dxg`. Where there is
+ * none, `navigator.gpu` can only find a software adapter, which `--backend
+ * auto` refuses anyway, and asking for it loads that driver into the process
+ * (Mesa's llvmpipe: ~70 MB of RSS that stays; BENCHMARKS.md, int8 RSS).
+ *
+ * @module
+ */
+import { readdirSync } from "node:fs";
+import process from "node:process";
+
+/** Lists a folder's entry names; throws when it cannot be read. */
+export type ListDir = (path: string) => string[];
+
+/**
+ * true: a GPU device node exists; false: Linux without one (skip the probe);
+ * undefined: not Linux, or /dev unreadable (no permission): probe as usual.
+ *
+ * @example
+ * ```ts
+ * if (hasGpuDeviceNode() === false) console.log("no GPU here: wasm");
+ * ```
+ */
+export function hasGpuDeviceNode(
+  platform: string = process.platform,
+  list: ListDir = (path) => readdirSync(path),
+): boolean | undefined {
+  if (platform !== "linux") return undefined;
+  let dev: string[];
+  try {
+    dev = list("/dev");
+  } catch {
+    return undefined;
+  }
+  if (dev.some((name) => name === "dxg" || /^nvidia\d+$/.test(name))) return true;
+  if (!dev.includes("dri")) return false;
+  try {
+    return list("/dev/dri").some((name) => name.startsWith("renderD"));
+  } catch {
+    return undefined;
+  }
+}
