@@ -124,6 +124,17 @@ function scalarTensor(name: string, type: number, values: ArrayLike<number>, dim
   return t;
 }
 
+/** DequantizeLinear of a constant per output channel (axis 0): `name` = f32(x - 0) * scale. */
+function dequantizePerChannel(name: string, x: string, scale: string): NodeProto {
+  return {
+    opType: "DequantizeLinear",
+    name,
+    input: [x, scale],
+    output: [name],
+    attribute: [{ name: "axis", type: onnx.AttributeProto.AttributeType.INT, i: 0 }],
+  };
+}
+
 function rawTensor(name: string, type: number, dims: number[], data: ArrayBufferView): TensorProto {
   const raw = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   return { name, dims, dataType: type, rawData: raw };
@@ -441,13 +452,7 @@ function* rewriteGraph(
         const wsName = unique(`${n.input![3]}_scale`);
         added.push(scalarTensor(wsName, DT.FLOAT, ws, [ws.length]));
         const wdq = unique(`${n.input![3]}_dq`);
-        out.push({
-          opType: "DequantizeLinear",
-          name: wdq,
-          input: [wName, wsName],
-          output: [wdq],
-          attribute: [{ name: "axis", type: onnx.AttributeProto.AttributeType.INT, i: 0 }],
-        });
+        out.push(dequantizePerChannel(wdq, wName, wsName));
         const inputs = [x, wdq];
         const xs = qparams(n, 1, 2).scale;
         if (n.input![8]) {
@@ -460,13 +465,7 @@ function* rewriteGraph(
             (_, i) => Math.fround(xs * ws[ws.length === 1 ? 0 : i]),
           );
           added.push(scalarTensor(bs, DT.FLOAT, scales, [m]));
-          out.push({
-            opType: "DequantizeLinear",
-            name: bdq,
-            input: [n.input![8], bs],
-            output: [bdq],
-            attribute: [{ name: "axis", type: onnx.AttributeProto.AttributeType.INT, i: 0 }],
-          });
+          out.push(dequantizePerChannel(bdq, n.input![8], bs));
           inputs.push(bdq);
         }
         const name = unique(`${y}_f`);
@@ -506,13 +505,7 @@ function* rewriteGraph(
           scalarTensor(wsName, DT.FLOAT, ws, [ws.length]),
         );
         const wdq = unique(`${n.input![3]}_dq`);
-        out.push({
-          opType: "DequantizeLinear",
-          name: wdq,
-          input: [wName, wsName],
-          output: [wdq],
-          attribute: [{ name: "axis", type: onnx.AttributeProto.AttributeType.INT, i: 0 }],
-        });
+        out.push(dequantizePerChannel(wdq, wName, wsName));
         let outName = y;
         let p = qparams(n, 6, 7);
         const inputs = [x, wdq];
