@@ -5,6 +5,8 @@
  * none, `navigator.gpu` can only find a software adapter, which `--backend
  * auto` refuses anyway, and asking for it loads that driver into the process
  * (Mesa's llvmpipe: ~70 MB of RSS that stays; BENCHMARKS.md, int8 RSS).
+ * Deno lets a program read `/dev` only under `--allow-all`; without it the
+ * answer is undefined and the probe runs as before.
  *
  * @module
  */
