@@ -3,11 +3,21 @@
  * on a loopback port, waits for /readyz, sends 20 /predict requests, then
  * reads the child's VmHWM (peak resident set) from /proc. The flags are the
  * server's defaults except where a row names them (--backend auto tries WebGPU
- * first, then falls back to wasm).
+ * first, then falls back to wasm), and so are its permissions: those of
+ * `deno task start`, not -A (with -A the server may read /dev and skip a
+ * WebGPU probe that `deno task start` makes; src/runtime/_gpu_nodes.ts).
  *
  *   deno run -A bench/rss.ts
  */
 const INT8 = ["--model", "models/alexnet-synthetic-int8.onnx"];
+/** The permissions of `deno task start` (deno.json). */
+const START_PERMISSIONS = [
+  "--allow-net",
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-sys",
+];
 const MODELS: [string, string[]][] = [
   ["fp32 synthetic", ["--model", "synthetic"]],
   ["int8 synthetic (our kernels, 2 threads)", [...INT8, "--threads", "2"]],
@@ -34,7 +44,7 @@ for (const [label, args] of MODELS) {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
-      "-A",
+      ...START_PERMISSIONS,
       "main.ts",
       "--port",
       String(port),
