@@ -501,25 +501,24 @@ fn conv_scratch_bytes(g: &qconv::Geometry) -> Result<usize, i32> {
     values.checked_mul(2).ok_or(STATUS_BAD_SHAPE)
 }
 
-/// y = the quantized Conv of x (see `qconv.rs`), scaled to float, + bias, ReLU if
-/// `relu` != 0. x: [N, C, H, W] f32, y: [N, M, OH, OW] f32; geometry: 16 u32
-/// (`qconv::Geometry`); packed: the groups' [M/G, C/G * kH * kW] weights, each
-/// `qgemm_pack`ed, one after the other; scales: [M] f32, bias: [M] f32 or 0.
-#[allow(clippy::too_many_arguments)] // the C ABI has no structs worth passing from JS
-#[no_mangle]
-pub extern "C" fn qconv_f32(
-    x_ptr: usize,
-    y_ptr: usize,
-    geometry_ptr: usize,
-    packed_ptr: usize,
-    scales_ptr: usize,
-    bias_ptr: usize,
+/// The checks and slices both float-output conv exports share: `ptrs` are x, y,
+/// geometry, packed, scales and bias (0: none) as the exports take them; `conv` runs
+/// the layer on them.
+fn conv_f32_call(
+    ptrs: [usize; 6],
     x_scale: f32,
-    x_zero: u32,
     relu: u32,
+    conv: impl FnOnce(
+        &qconv::Geometry,
+        &[u8],
+        &[f32],
+        &qlinear::Epilogue<'_>,
+        qconv::Scratch<'_>,
+        &mut [f32],
+    ),
 ) -> i32 {
+    let [x_ptr, y_ptr, geometry_ptr, packed_ptr, scales_ptr, bias_ptr] = ptrs;
     status((|| {
-        let z = zero_point(x_zero)?;
         let g = geometry(geometry_ptr)?;
         if g.n == 0 {
             return Ok(());
@@ -544,9 +543,38 @@ pub extern "C" fn qconv_f32(
             )
         };
         let epilogue = qlinear::Epilogue { x_scale, scales, bias, relu: relu != 0 };
-        qconv::conv_f32(&g, packed, x, &quantize::Quantizer::new(x_scale, z), &epilogue, s, y);
+        conv(&g, packed, x, &epilogue, s, y);
         Ok(())
     })())
+}
+
+/// y = the quantized Conv of x (see `qconv.rs`), scaled to float, + bias, ReLU if
+/// `relu` != 0. x: [N, C, H, W] f32, y: [N, M, OH, OW] f32; geometry: 16 u32
+/// (`qconv::Geometry`); packed: the groups' [M/G, C/G * kH * kW] weights, each
+/// `qgemm_pack`ed, one after the other; scales: [M] f32, bias: [M] f32 or 0.
+#[allow(clippy::too_many_arguments)] // the C ABI has no structs worth passing from JS
+#[no_mangle]
+pub extern "C" fn qconv_f32(
+    x_ptr: usize,
+    y_ptr: usize,
+    geometry_ptr: usize,
+    packed_ptr: usize,
+    scales_ptr: usize,
+    bias_ptr: usize,
+    x_scale: f32,
+    x_zero: u32,
+    relu: u32,
+) -> i32 {
+    let quantizer = match zero_point(x_zero) {
+        Ok(z) => quantize::Quantizer::new(x_scale, z),
+        Err(code) => return code,
+    };
+    conv_f32_call(
+        [x_ptr, y_ptr, geometry_ptr, packed_ptr, scales_ptr, bias_ptr],
+        x_scale,
+        relu,
+        |g, packed, x, epilogue, s, y| qconv::conv_f32(g, packed, x, &quantizer, epilogue, s, y),
+    )
 }
 
 /// y = the Conv of x with int8 weights, each image and group of x rounded on its own
@@ -562,34 +590,12 @@ pub extern "C" fn qconv16_f32(
     bias_ptr: usize,
     relu: u32,
 ) -> i32 {
-    status((|| {
-        let g = geometry(geometry_ptr)?;
-        if g.n == 0 {
-            return Ok(());
-        }
-        let x = Buf::new::<f32>(x_ptr, g.x_len().ok_or(STATUS_BAD_SHAPE)?)?;
-        let y = Buf::new::<f32>(y_ptr, g.y_len().ok_or(STATUS_BAD_SHAPE)?)?;
-        let packed = Buf::new::<u8>(packed_ptr, g.packed_len().ok_or(STATUS_BAD_SHAPE)?)?;
-        let scales = Buf::new::<f32>(scales_ptr, g.m)?;
-        let bias = optional_f32(bias_ptr, g.m)?;
-        disjoint(y, &[Some(x), Some(packed), Some(scales), bias])?;
-        let scratch = Scratch::new(conv_scratch_bytes(&g)?)?;
-        // SAFETY: y is disjoint from every input (checked above), the scratch block is
-        // fresh from the heap; see `Buf::slice`.
-        let (x, y, packed, scales, bias, s) = unsafe {
-            (
-                x.slice(),
-                y.slice_mut(),
-                packed.slice(),
-                scales.slice(),
-                bias.map(|b| b.slice()),
-                conv_scratch(&scratch, &g),
-            )
-        };
-        let epilogue = qlinear::Epilogue { x_scale: 1.0, scales, bias, relu: relu != 0 };
-        qconv::conv16_f32(&g, packed, x, &epilogue, s, y);
-        Ok(())
-    })())
+    conv_f32_call(
+        [x_ptr, y_ptr, geometry_ptr, packed_ptr, scales_ptr, bias_ptr],
+        1.0,
+        relu,
+        |g, packed, x, epilogue, s, y| qconv::conv16_f32(g, packed, x, epilogue, s, y),
+    )
 }
 
 /// acc = the exact int32 sums of the quantized Conv for xq: [N, C, H, W] u8 into

@@ -152,16 +152,7 @@ pub fn gemm_wide(packed: &[u8], kp: usize, xc: &[i16], sink: &mut impl WideSink)
 fn block_acc_wide(w: &[u8], x: &[i16]) -> (v128, v128) {
     let mut total = [f64x2_splat(0.0); ROWS];
     for (w, x) in w.chunks(ROWS * WIDE_KC).zip(x.chunks(WIDE_KC)) {
-        let mut acc = [i32x4_splat(0); ROWS];
-        for (w, x) in w.chunks_exact(ROWS * KC).zip(x.chunks_exact(KC)) {
-            let xl = load_i16x8(&x[0..8]);
-            let xh = load_i16x8(&x[8..16]);
-            for r in 0..ROWS {
-                let (lo, hi) = load_i8x16_as_i16(&w[r * KC..(r + 1) * KC]);
-                let d = i32x4_add(i32x4_dot_i16x8(lo, xl), i32x4_dot_i16x8(hi, xh));
-                acc[r] = i32x4_add(acc[r], d);
-            }
-        }
+        let acc = row_lanes(w, x);
         for r in 0..ROWS {
             let high = i32x4_shuffle::<2, 3, 2, 3>(acc[r], acc[r]);
             let pair = f64x2_add(f64x2_convert_low_i32x4(acc[r]), f64x2_convert_low_i32x4(high));
@@ -176,6 +167,13 @@ fn block_acc_wide(w: &[u8], x: &[i16]) -> (v128, v128) {
 /// acc of four rows (one block) for one sample. w: [KP / 16, 4, 16] i8 as u8, x: [KP] i16.
 #[inline(never)]
 fn block_acc(w: &[u8], x: &[i16]) -> v128 {
+    reduce4(row_lanes(w, x))
+}
+
+/// The i32 lane sums of four rows against one sample, unreduced: lane j of row r
+/// holds the products of every 4th pair from j. w: [len / 16, 4, 16] i8 as u8.
+#[inline(always)]
+fn row_lanes(w: &[u8], x: &[i16]) -> [v128; ROWS] {
     let mut acc = [i32x4_splat(0); ROWS];
     for (w, x) in w.chunks_exact(ROWS * KC).zip(x.chunks_exact(KC)) {
         let xl = load_i16x8(&x[0..8]);
@@ -186,7 +184,7 @@ fn block_acc(w: &[u8], x: &[i16]) -> v128 {
             acc[r] = i32x4_add(acc[r], d);
         }
     }
-    reduce4(acc)
+    acc
 }
 
 /// acc of four rows (one block) for two samples: `block_acc(w, x0)`, `block_acc(w, x1)`.
