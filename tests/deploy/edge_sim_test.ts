@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { formatReport, runEdgeSim } from "../../bench/edge_sim.ts";
+import { ZOO_PREPROCESSING } from "../../src/model/zoo.ts";
 import { EDGE_PROFILES, PROFILES } from "../../src/runtime/platform.ts";
 import { writeTinyModel } from "../_helpers.ts";
 import { buildQOperatorAlexNet } from "../model/_qoperator_models.ts";
@@ -98,15 +99,8 @@ Deno.test({
         model: "qop.onnx",
         input: { name: "data_0" },
         output: { name: "softmaxout_1", kind: "probabilities" },
-        preprocessing: {
-          width: 67,
-          height: 67,
-          resize: { mode: "direct" },
-          channelOrder: "BGR",
-          scale: 1,
-          mean: [123.68, 116.779, 103.939],
-          std: [1, 1, 1],
-        },
+        // The zoo's preprocessing at the test model's 67 x 67 input.
+        preprocessing: { ...ZOO_PREPROCESSING, width: 67, height: 67 },
         labels: "labels.txt",
         precision: "int8",
         provenance: { kind: "user", source: "tests/model/_qoperator_models.ts" },
