@@ -92,7 +92,11 @@ export interface QOperatorRewrite {
  * ```
  */
 export function isQOperator(bytes: Uint8Array): boolean {
-  return (decodeModel(bytes).graph?.node ?? []).some((n) => QOPERATOR_OPS.has(n.opType ?? ""));
+  return hasQOperatorNodes(decodeModel(bytes).graph);
+}
+
+function hasQOperatorNodes(graph: onnxProto.onnx.IGraphProto | null | undefined): boolean {
+  return (graph?.node ?? []).some((n) => QOPERATOR_OPS.has(n.opType ?? ""));
 }
 
 /** A quantized tensor t_q = Q(v, scale, zp), carried as the float v (or DQ(t_q) if exact). */
@@ -213,9 +217,7 @@ function startRewrite(
     return { bytes, rewritten: false }; // not ONNX: whoever loads it next says so
   }
   const graph = model.graph;
-  if (!graph || !(graph.node ?? []).some((n) => QOPERATOR_OPS.has(n.opType ?? ""))) {
-    return { bytes, rewritten: false };
-  }
+  if (!graph || !hasQOperatorNodes(graph)) return { bytes, rewritten: false };
   return rewriteGraph(model, options);
 }
 
