@@ -259,6 +259,8 @@ async function loadModel(config: Config, platform: Platform, logger: Logger): Pr
     workers: platform.workers ? config.workers : undefined,
     inferenceWorker,
     log,
+    // The inference Workers' own lines, with their level and fields, and their restarts.
+    logger,
   };
   const named = config.model ? namedEntry(config.model) : undefined;
   // On an edge platform a pinned zoo model that is not in the deployment (always so where code

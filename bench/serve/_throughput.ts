@@ -19,7 +19,7 @@ import { parseArgs } from "node:util";
 import { decodeImage, preprocess } from "../../src/image/mod.ts";
 import { topK } from "../../src/classify/mod.ts";
 import { loadModel } from "../../src/model/store.ts";
-import { createWorkerPoolBackend } from "../../src/runtime/worker_pool.ts";
+import { createWorkerBackend } from "../../src/classify/worker_backend.ts";
 import { createWasmBackend } from "../../src/runtime/mod.ts";
 
 const { values } = parseArgs({
@@ -81,7 +81,7 @@ if (values.mode === "session") {
   console.log(JSON.stringify({ mode: "session", threads, msPerImage }));
 } else {
   const workers = Number(values.workers);
-  const pool = await createWorkerPoolBackend(model.bytes, { ...io, workers });
+  const pool = await createWorkerBackend(model.bytes, { ...io, workers });
   const single = await createWasmBackend(model.bytes, { ...io, threads: 1 });
   const want = top5((await single.run(x, [1, ...item])).data);
   await single.release();

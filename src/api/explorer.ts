@@ -14,7 +14,7 @@
  *
  * The graph is read, and the layers up to the last one with feature maps are
  * run, in a worker with its own onnxruntime-web instance (see
- * `_explorer_worker.ts`), which ends after five idle minutes.
+ * `src/classify/_explorer_worker.ts`), which ends after five idle minutes.
  *
  * @module
  */
@@ -26,8 +26,7 @@ import { decodeImage, preprocess } from "../image/mod.ts";
 import { errorResponse } from "./errors.ts";
 import { notReadyMessage } from "./health.ts";
 import type { ServerState } from "./state.ts";
-import { ExplorerEngine } from "./_explorer_engine.ts";
-import type { InitResult } from "./_explorer_worker.ts";
+import { ExplorerEngine, type InitResult } from "../classify/explorer_engine.ts";
 import { drawFeatureMaps, drawFilters } from "./_grid.ts";
 import { readImageRequest } from "./_image_request.ts";
 import { findModelFiles, type LocateModel, type ModelFiles } from "./_model_files.ts";

@@ -8,8 +8,10 @@ import { ClassifierError } from "../errors.ts";
 import { decodeImage, preprocess } from "../image/mod.ts";
 import type { Manifest, Precision, Provenance } from "../model/manifest.ts";
 import type { LoadedModel } from "../model/store.ts";
+import type { HostState } from "../host/supervisor.ts";
 import type { Backend, BackendOutput } from "../runtime/backend.ts";
 import { type Prediction, softmax, topK } from "./top_k.ts";
+import { isWorkerBackend } from "./worker_backend.ts";
 
 /** What a user sees about the weights: synthetic ones always carry a notice. */
 export type WeightsInfo = Provenance & { notice?: string };
@@ -111,9 +113,35 @@ export class Classifier {
     return this.#labels.length;
   }
 
-  /** Why the backend can no longer classify (see Backend.failure), else undefined. */
+  /**
+   * Why the backend cannot classify now (see Backend.failure): its Worker is
+   * restarting, or it stopped for good; undefined when it can.
+   */
   get failure(): string | undefined {
     return this.#backend.failure;
+  }
+
+  /**
+   * Whether the classifier can serve: `ready`, `restarting` (an inference
+   * Worker died or was stuck and a fresh one is starting; requests wait for
+   * it within their deadlines) or `failed` (restart the server). `reason` is
+   * a message for users when not ready. What /readyz reads.
+   */
+  get state(): HostState {
+    if (isWorkerBackend(this.#backend)) return this.#backend.state;
+    const reason = this.#backend.failure;
+    return reason ? { status: "failed", reason } : { status: "ready" };
+  }
+
+  /**
+   * Test and operator hook: terminates inference Worker `index` (default 0) and
+   * lets the supervisor start a fresh one, as it does for a dead or stuck one.
+   * False when the model does not run in Workers.
+   */
+  restartWorker(why = "was restarted by request", index = 0): boolean {
+    if (!isWorkerBackend(this.#backend)) return false;
+    this.#backend.restartWorker(index, why);
+    return true;
   }
 
   /** Inference runs waiting or in progress on the backend. */
@@ -141,8 +169,8 @@ export class Classifier {
     const t0 = performance.now();
     const spec = this.#manifest.preprocessing;
     let scores: Float32Array, decode: number, prep: number;
-    if (this.#backend.classifyImage) {
-      // The backend decodes where it runs (the worker pool: off this thread).
+    if (isWorkerBackend(this.#backend)) {
+      // The Worker decodes and preprocesses where it runs, off this thread.
       signal?.throwIfAborted();
       const out = await this.#backend.classifyImage(bytes, { maxPixels, spec, signal });
       signal?.throwIfAborted();
@@ -156,7 +184,7 @@ export class Classifier {
       const tensor = preprocess(image, spec);
       signal?.throwIfAborted();
       const t2 = performance.now();
-      [scores] = await this.infer(tensor, 1);
+      [scores] = await this.infer(tensor, 1, { signal });
       decode = t1 - t0;
       prep = t2 - t1;
     }
@@ -178,7 +206,8 @@ export class Classifier {
 
   /**
    * Decodes and preprocesses one image into x: [3, H, W] as the model takes it,
-   * refusing it from its header when it is over `maxPixels`.
+   * refusing it from its header when it is over `maxPixels`; in the inference
+   * Worker when the model runs in Workers.
    */
   async prepareImage(
     bytes: Uint8Array,
@@ -186,6 +215,12 @@ export class Classifier {
   ): Promise<Float32Array> {
     const spec = this.#manifest.preprocessing;
     options.signal?.throwIfAborted();
+    if (isWorkerBackend(this.#backend)) {
+      const { maxPixels, signal } = options;
+      const x = await this.#backend.prepareImage(bytes, { maxPixels, spec, signal });
+      signal?.throwIfAborted();
+      return x;
+    }
     const image = await decodeImage(bytes, { maxPixels: options.maxPixels, fitFor: spec });
     options.signal?.throwIfAborted();
     return preprocess(image, spec);
@@ -230,7 +265,7 @@ export class Classifier {
   ): Promise<BackendOutput> {
     const { width, height } = this.#manifest.preprocessing;
     options.signal?.throwIfAborted();
-    return this.#backend.run(tensor, [batch, 3, height, width]);
+    return this.#backend.run(tensor, [batch, 3, height, width], { signal: options.signal });
   }
 
   /** Frees the backend. */

@@ -13,10 +13,20 @@ import {
   syntheticModel,
 } from "../model/store.ts";
 import { resolveModelName } from "../model/zoo.ts";
+import type { Logger, LogLevel } from "../log.ts";
 import { loopFixedBatch } from "../runtime/fixed_batch.ts";
-import { type BackendRequest, createBackend } from "../runtime/select.ts";
+import {
+  backendFactories,
+  type BackendOptions,
+  type BackendRequest,
+  createBackend,
+} from "../runtime/select.ts";
+import { createWasmBackend } from "../runtime/wasm.ts";
+import type { Backend } from "../runtime/backend.ts";
 import type { Int8Mode, LrnMode } from "../runtime/custom_ops.ts";
+import { hasWorkers } from "../host/messages.ts";
 import { Classifier } from "./classifier.ts";
+import { createWorkerBackend, isWorkerBackend } from "./worker_backend.ts";
 
 /** Which model to load and how to run it. */
 export interface LoadOptions {
@@ -32,7 +42,11 @@ export interface LoadOptions {
   threads?: number;
   /** wasm: that many single-threaded sessions in Workers instead of one session (0: one). */
   workers?: number;
-  /** wasm, one session: run it in one dedicated Worker (see BackendOptions.inferenceWorker). */
+  /**
+   * wasm, one session: run it, and the image decode, in one dedicated Worker off the
+   * caller's thread. Default false: the caller's thread, as on a platform without
+   * Workers. A Worker that cannot be created falls back to the caller's thread, logged.
+   */
   inferenceWorker?: boolean;
   /** Who runs LRN (default: the faster, see DEFAULT_LRN). */
   lrn?: LrnMode;
@@ -40,6 +54,13 @@ export interface LoadOptions {
   int8?: Int8Mode;
   /** Start-up progress lines. */
   log?: (line: string) => void;
+  /**
+   * Where the inference Workers' log lines (with their level and fields) and their
+   * restarts are written (default: their messages go to `log`).
+   */
+  logger?: Logger;
+  /** Reads the model again, for a Worker that replaces one that died (see WorkerBackendOptions). */
+  reload?: () => Promise<Uint8Array>;
 }
 
 /**
@@ -79,7 +100,8 @@ export async function loadClassifier(options: LoadOptions = {}): Promise<Classif
       return await classifierFromModel(syntheticModel(options.seed ?? 1), options);
     }
   }
-  return await classifierFromModel(await loadModel(manifestUrl, modelUrl), options);
+  const reload = () => loadModel(manifestUrl, modelUrl).then((m) => m.bytes);
+  return await classifierFromModel(await loadModel(manifestUrl, modelUrl), { reload, ...options });
 }
 
 /**
@@ -96,24 +118,74 @@ export async function classifierFromModel(
   options: Omit<LoadOptions, "model" | "manifest" | "seed"> = {},
 ): Promise<Classifier> {
   const log = options.log ?? (() => {});
-  const backend = await createBackend(model.bytes, {
+  const backendOptions: BackendOptions = {
     backend: options.backend,
     log,
     inputName: model.manifest.input.name,
     outputName: model.manifest.output.name,
     threads: options.threads,
-    workers: options.workers,
-    inferenceWorker: options.inferenceWorker,
     lrn: options.lrn,
     int8: options.int8,
     // The sessions and kernels hold what they need: give the model's memory back now.
     releaseModel: true,
-  });
+  };
+  const wasm = (bytes: Uint8Array, o: BackendOptions) => wasmBackend(bytes, o, options);
+  const backend = await createBackend(model.bytes, backendOptions, backendFactories(wasm));
   try {
-    // Graphs with a fixed batch of 1 (the zoo files) run larger batches as a loop.
-    return new Classifier(model, loopFixedBatch(backend));
+    // Graphs with a fixed batch of 1 (the zoo files) run larger batches as a loop (in the
+    // Worker, for a backend in Workers).
+    return new Classifier(model, isWorkerBackend(backend) ? backend : loopFixedBatch(backend));
   } catch (e) {
     await backend.release();
     throw e;
+  }
+}
+
+/** A logger writing each line's message to `log` (for callers that only pass `log`). */
+function lineLogger(log: (line: string) => void): Logger {
+  const write = (_level: LogLevel, msg: string) => log(msg);
+  return {
+    level: "info",
+    enabled: (level) => level !== "debug",
+    log: write,
+    debug: () => {},
+    info: (msg) => log(msg),
+    warn: (msg) => log(msg),
+    error: (msg) => log(msg),
+  };
+}
+
+/**
+ * The wasm backend as asked: `workers` single-threaded sessions in a pool of
+ * Workers, one session in one inference Worker, or one on this thread.
+ */
+async function wasmBackend(
+  model: Uint8Array,
+  options: BackendOptions,
+  load: Omit<LoadOptions, "model" | "manifest" | "seed">,
+): Promise<Backend> {
+  const log = options.log ?? (() => {});
+  const inWorkers = {
+    ...options,
+    logger: load.logger ?? lineLogger(log),
+    reload: load.reload,
+  };
+  if (load.workers) {
+    return await createWorkerBackend(model, { ...inWorkers, workers: load.workers });
+  }
+  if (!load.inferenceWorker) return await createWasmBackend(model, options);
+  try {
+    if (!hasWorkers()) throw new TypeError("this runtime has no Worker API");
+    const backend = await createWorkerBackend(model, {
+      ...inWorkers,
+      threadsPerWorker: options.threads,
+    });
+    log(`Inference and image decoding run in one dedicated Worker (${backend.threads} threads)`);
+    return backend;
+  } catch (e) {
+    const buffer = model.buffer;
+    if (e instanceof ClassifierError || (buffer instanceof ArrayBuffer && buffer.detached)) throw e;
+    log(`Cannot start the inference Worker: ${(e as Error).message}; running on this thread`);
+    return await createWasmBackend(model, options);
   }
 }

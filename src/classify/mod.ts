@@ -11,3 +11,10 @@ export {
   weightsInfo,
 } from "./classifier.ts";
 export { type Prediction, softmax, topK } from "./top_k.ts";
+export {
+  createWorkerBackend,
+  isWorkerBackend,
+  type WorkerBackend,
+  type WorkerBackendOptions,
+} from "./worker_backend.ts";
+export { EXPLORER_IDLE_MS, ExplorerEngine } from "./explorer_engine.ts";

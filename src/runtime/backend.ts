@@ -1,10 +1,9 @@
 /**
- * The one contract every inference backend (wasm, webgpu, native) meets.
+ * The one contract every inference backend (wasm, webgpu, native) meets: run
+ * tensors and release. Images are not its business (src/classify decodes them).
  *
  * @module
  */
-import type { PreprocessSpec } from "../image/mod.ts";
-
 /** What a backend needs to know about the graph it runs. */
 export interface GraphIo {
   /** Input tensor name; input is float32 [N, C, H, W]. */
@@ -17,6 +16,12 @@ export interface GraphIo {
 export interface BackendOutput {
   data: Float32Array;
   dims: readonly number[];
+}
+
+/** Options of one {@linkcode Backend.run}. */
+export interface RunOptions {
+  /** Aborted: the run is no longer wanted (the request's deadline passed or its client left). */
+  signal?: AbortSignal;
 }
 
 /** A loaded model that can run batches. */
@@ -32,31 +37,21 @@ export interface Backend {
   /** Runs waiting or in progress. */
   readonly queueDepth: number;
   /**
-   * Set once the backend can no longer run anything (every worker of a pool
-   * stopped): why, as a message for users. /readyz then answers 503.
+   * Set while the backend cannot run anything (its Workers are restarting, or
+   * stopped for good): why, as a message for users. /readyz then answers 503.
    */
   readonly failure?: string;
-  /** Runs x: [N, C, H, W] and returns y: [N, K]. Safe to call concurrently. */
-  run(input: Float32Array, dims: readonly number[]): Promise<BackendOutput>;
+  /**
+   * Runs x: [N, C, H, W] and returns y: [N, K]. Safe to call concurrently. A
+   * backend that queues runs drops one whose `signal` aborts before it starts
+   * (rejecting with the signal's reason); others may ignore the signal.
+   */
+  run(input: Float32Array, dims: readonly number[], options?: RunOptions): Promise<BackendOutput>;
   /**
    * Runs x and returns the tensors passed between the model's parts (the
    * outputs of the layers around our kernels), copied.
    */
   capture(input: Float32Array, dims: readonly number[]): Promise<Record<string, BackendOutput>>;
-  /**
-   * Optional: decodes one encoded image (within `maxPixels`, for `spec`),
-   * preprocesses it and runs it as x: [1, 3, H, W] where the backend runs
-   * (the worker pool: in a Worker, off the caller's thread); returns y: [1, K]
-   * and the decode and preprocess times in ms. Decode errors reject with the
-   * same `ClassifierError` (code and message) as decoding on the caller's thread.
-   * Without it, Classifier.classify decodes and preprocesses itself. A call
-   * still waiting for the backend when `signal` aborts is dropped and rejects
-   * with the signal's reason (one already running finishes).
-   */
-  classifyImage?(
-    bytes: Uint8Array,
-    options: { maxPixels?: number; spec: PreprocessSpec; signal?: AbortSignal },
-  ): Promise<BackendOutput & { timings: { decode: number; preprocess: number } }>;
   /** Frees the session. */
   release(): Promise<void>;
 }

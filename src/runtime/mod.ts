@@ -3,7 +3,7 @@
  *
  * @module
  */
-export type { Backend, BackendOutput, GraphIo } from "./backend.ts";
+export type { Backend, BackendOutput, GraphIo, RunOptions } from "./backend.ts";
 export { availableCores, createWasmBackend, type WasmBackendOptions } from "./wasm.ts";
 export {
   createWebGpuBackend,
@@ -14,6 +14,7 @@ export {
 export {
   BACKEND_REQUESTS,
   type BackendFactory,
+  backendFactories,
   type BackendKind,
   type BackendOptions,
   backendOrder,

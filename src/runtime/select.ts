@@ -5,11 +5,9 @@
  *
  * @module
  */
-import { ClassifierError } from "../errors.ts";
 import type { Backend } from "./backend.ts";
 import { createNativeBackend } from "./native.ts";
 import { createWasmBackend, type WasmBackendOptions } from "./wasm.ts";
-import { createInferenceWorkerBackend, createWorkerPoolBackend } from "./worker_pool.ts";
 import { createWebGpuBackend, type WebGpuBackendOptions } from "./webgpu.ts";
 
 /** The backends there are. */
@@ -27,59 +25,33 @@ export interface BackendOptions extends WasmBackendOptions, Pick<WebGpuBackendOp
   backend?: BackendRequest;
   /** Where fallbacks are reported. */
   log?: (line: string) => void;
-  /**
-   * wasm only: run that many single-threaded sessions in Workers
-   * (`worker_pool.ts`) instead of one session with `threads` intra-op threads.
-   * 0 or absent: one session.
-   */
-  workers?: number;
-  /**
-   * wasm only, with one session: run it (and the image decode) in one dedicated Worker
-   * (`createInferenceWorkerBackend`), off the caller's thread. Default false: the caller's
-   * thread, as on a platform without Workers. A Worker that cannot be created falls back to
-   * the caller's thread, logged.
-   */
-  inferenceWorker?: boolean;
 }
 
 /** Creates one kind of backend, or throws why it cannot. */
 export type BackendFactory = (model: Uint8Array, options: BackendOptions) => Promise<Backend>;
 
-/** One session in a Worker; on the caller's thread when no Worker starts (the model is intact). */
-async function inferenceWorker(model: Uint8Array, options: BackendOptions): Promise<Backend> {
-  try {
-    const backend = await createInferenceWorkerBackend(model, options);
-    options.log?.(
-      `Inference and image decoding run in one dedicated Worker (${backend.threads} threads)`,
-    );
-    return backend;
-  } catch (e) {
-    const buffer = model.buffer;
-    if (e instanceof ClassifierError || (buffer instanceof ArrayBuffer && buffer.detached)) throw e;
-    options.log?.(
-      `Cannot start the inference Worker: ${(e as Error).message}; running on this thread`,
-    );
-    return await createWasmBackend(model, options);
-  }
+/**
+ * The factories of every backend kind; `wasm` replaces the wasm one (src/classify
+ * passes one that runs the session in Workers), which WebGPU also falls back to
+ * after a lost device.
+ */
+export function backendFactories(
+  wasm: BackendFactory = createWasmBackend,
+): Record<BackendKind, BackendFactory> {
+  const factories: Record<BackendKind, BackendFactory> = {
+    wasm,
+    // A fallback (software) adapter only when webgpu was asked for by name; after a lost
+    // device the wasm backend these options make takes over.
+    webgpu: (model, options) =>
+      createWebGpuBackend(model, {
+        ...options,
+        allowFallbackAdapter: options.backend === "webgpu",
+        fallback: (bytes) => factories.wasm(bytes, options),
+      }),
+    native: createNativeBackend,
+  };
+  return factories;
 }
-
-const FACTORIES: Record<BackendKind, BackendFactory> = {
-  wasm: (model, options) =>
-    options.workers
-      ? createWorkerPoolBackend(model, options)
-      : options.inferenceWorker
-      ? inferenceWorker(model, options)
-      : createWasmBackend(model, options),
-  // A fallback (software) adapter only when webgpu was asked for by name; after a lost
-  // device the wasm backend these options make takes over.
-  webgpu: (model, options) =>
-    createWebGpuBackend(model, {
-      ...options,
-      allowFallbackAdapter: options.backend === "webgpu",
-      fallback: (bytes) => FACTORIES.wasm(bytes, options),
-    }),
-  native: createNativeBackend,
-};
 
 /**
  * The order in which backends are tried for a request: the asked-for one,
@@ -108,7 +80,7 @@ export function backendOrder(request: BackendRequest): BackendKind[] {
 export async function createBackend(
   model: Uint8Array,
   options: BackendOptions,
-  factories: Record<BackendKind, BackendFactory> = FACTORIES,
+  factories: Record<BackendKind, BackendFactory> = backendFactories(),
 ): Promise<Backend> {
   const order = backendOrder(options.backend ?? "auto");
   for (const [i, kind] of order.entries()) {

@@ -5,7 +5,7 @@ import type onnxProto from "onnx-proto";
 import { createApp, type ServerState } from "../../src/api/mod.ts";
 import { browserRoutes } from "../../src/api/browser.ts";
 import { explorerRoutes } from "../../src/api/explorer.ts";
-import { ExplorerEngine } from "../../src/api/_explorer_engine.ts";
+import { ExplorerEngine } from "../../src/classify/explorer_engine.ts";
 import { prefixModel, summarizeGraph, tensorValues } from "../../src/graph/summary.ts";
 import { drawFeatureMaps, drawFilters } from "../../src/api/_grid.ts";
 import { findModelFiles, type ModelFiles } from "../../src/api/_model_files.ts";

@@ -10,16 +10,15 @@
  * not run beside the classifier's. Here it has its own instance, with one
  * thread, and reading a 244 MB graph never blocks a request.
  *
- * Messages: `{ id, type: "init", modelUrl, inputShape }` answers
- * {@linkcode InitResult}; `{ id, type: "features", input, tensor }` answers
- * `{ data, dims }`. Answers are `{ id, ok: true, result }` or
- * `{ id, ok: false, message }`.
+ * Methods ({@linkcode ExplorerMethods}, over src/host/messages.ts, one call at
+ * a time): `init { modelUrl, inputShape }` answers {@linkcode InitResult};
+ * `features { input, tensor }` answers `{ data, dims }`.
  *
  * @module
  */
 import * as ort from "onnxruntime-web";
 import { decodeModel } from "../graph/onnx.ts";
-import { SerialQueue } from "../host/serial_queue.ts";
+import { type Handlers, Moved, movable, serveMessages } from "../host/messages.ts";
 import { type GraphSummary, prefixModel, summarizeGraph } from "../graph/summary.ts";
 
 /** What `init` answers. */
@@ -31,17 +30,16 @@ export interface FeaturesResult {
   dims: number[];
 }
 
-interface Port {
-  postMessage(message: unknown, transfer?: Transferable[]): void;
-  onmessage: ((event: MessageEvent) => void) | null;
-}
-const port = self as unknown as Port;
+/** The explorer Worker's methods. */
+export type ExplorerMethods = {
+  init: { body: { modelUrl: string; inputShape: number[] }; result: InitResult };
+  features: { body: { input: Float32Array; tensor: string }; result: FeaturesResult };
+};
 
 let inputName = "";
 let inputDims: number[] = [];
 let prefix: Uint8Array | undefined;
 let session: Promise<ort.InferenceSession> | undefined;
-const queue = new SerialQueue();
 
 async function init(modelUrl: string, inputShape: number[]): Promise<InitResult> {
   const model = decodeModel(await Deno.readFile(new URL(modelUrl)));
@@ -78,23 +76,16 @@ async function features(input: Float32Array, tensor: string): Promise<FeaturesRe
   return { data, dims: t.dims.slice(1) };
 }
 
-async function handle(event: MessageEvent): Promise<void> {
-  const { id, type } = event.data;
-  try {
-    if (type === "init") {
-      const result = await init(event.data.modelUrl, event.data.inputShape);
-      const transfer = result.firstConv ? [result.firstConv.values.buffer as ArrayBuffer] : [];
-      port.postMessage({ id, ok: true, result }, transfer);
-    } else if (type === "features") {
-      const result = await features(event.data.input, event.data.tensor);
-      port.postMessage({ id, ok: true, result }, [result.data.buffer as ArrayBuffer]);
-    } else {
-      throw new TypeError(`Cannot handle message type "${type}"`);
-    }
-  } catch (e) {
-    port.postMessage({ id, ok: false, message: (e as Error).message ?? String(e) });
-  }
-}
+const handlers: Handlers<ExplorerMethods> = {
+  async init({ modelUrl, inputShape }) {
+    const result = await init(modelUrl, inputShape);
+    return new Moved(result, result.firstConv ? movable(result.firstConv.values) : []);
+  },
+  async features({ input, tensor }) {
+    const result = await features(input, tensor);
+    return new Moved(result, movable(result.data));
+  },
+};
 
-// One message at a time: `features` needs `init` done, and one session run at a time.
-port.onmessage = (event: MessageEvent) => void queue.run(() => handle(event));
+// One call at a time: `features` needs `init` done, and one session run at a time.
+serveMessages(handlers, { serial: true });
