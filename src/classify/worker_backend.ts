@@ -151,7 +151,13 @@ export async function createWorkerBackend(
     graceMs: options.graceMs,
     async start(channelOptions) {
       const bytes = firstStart ? model : keep ?? await options.reload!();
-      const started = await startOne(bytes, options, threads, firstStart ? move : true, channelOptions);
+      const started = await startOne(
+        bytes,
+        options,
+        threads,
+        firstStart ? move : true,
+        channelOptions,
+      );
       first ??= started.ready;
       return started.channel;
     },

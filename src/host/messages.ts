@@ -154,10 +154,10 @@ export class WorkerChannel<M extends Methods> {
     this.#worker = worker;
     this.#options = options;
     worker.onmessage = (event: MessageEvent) => this.#receive(event.data);
-    worker.onmessageerror = () => this.#exit("a message from it could not be read");
+    worker.onmessageerror = () => this.#exit("sent a message that could not be read");
     worker.onerror = (event: ErrorEvent) => {
       event.preventDefault(); // a Worker's crash must not take the server down
-      this.#exit(`it crashed (${event.message})`);
+      this.#exit(`crashed (${event.message})`);
     };
   }
 

@@ -175,10 +175,14 @@ export class Supervisor<M extends Methods> {
     const { signal, transfer = [] } = options;
     if (this.#failure) return Promise.reject(new ClassifierError("not_ready", this.#failure));
     if (this.#closed) {
-      return Promise.reject(new TypeError(`Cannot run the call: the ${this.#options.what}s are closed`));
+      return Promise.reject(
+        new TypeError(`Cannot run the call: the ${this.#options.what}s are closed`),
+      );
     }
     if (signal?.aborted) return Promise.reject(signal.reason);
-    if (this.queueDepth >= this.#capacity) return Promise.reject(new QueueFullError(this.#capacity));
+    if (this.queueDepth >= this.#capacity) {
+      return Promise.reject(new QueueFullError(this.#capacity));
+    }
     return new Promise((resolve, reject) => {
       const job: Job = { method, body, transfer, signal, resolve, reject, abandoned: false };
       if (signal) {
@@ -196,7 +200,9 @@ export class Supervisor<M extends Methods> {
    */
   restart(index: number, why: string): void {
     const member = this.#members[index];
-    if (!member) throw new RangeError(`Cannot restart ${this.#options.what} ${index}: no such Worker`);
+    if (!member) {
+      throw new RangeError(`Cannot restart ${this.#options.what} ${index}: no such Worker`);
+    }
     this.#replace(member, why);
   }
 

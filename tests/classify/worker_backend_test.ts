@@ -6,12 +6,20 @@ import { parseConfig } from "../../src/config.ts";
 import { ClassifierError } from "../../src/errors.ts";
 import { loadModel } from "../../src/model/store.ts";
 import { QueueFullError } from "../../src/host/bounded_queue.ts";
-import { createBackend, createWasmBackend } from "../../src/runtime/mod.ts";
+import { createWasmBackend } from "../../src/runtime/mod.ts";
 import {
-  createInferenceWorkerBackend,
-  createWorkerPoolBackend,
-} from "../../src/runtime/worker_pool.ts";
+  createWorkerBackend,
+  type WorkerBackendOptions,
+} from "../../src/classify/worker_backend.ts";
 import { buildTinyModel, fixture, writeTinyModel } from "../_helpers.ts";
+
+/** A pool of `workers` single-threaded sessions. */
+const createWorkerPoolBackend = (model: Uint8Array, options: WorkerBackendOptions) =>
+  createWorkerBackend(model, { threadsPerWorker: 1, ...options });
+
+/** One session of `threads` threads in one Worker. */
+const createInferenceWorkerBackend = (model: Uint8Array, options: WorkerBackendOptions) =>
+  createWorkerBackend(model, { ...options, workers: 1, threadsPerWorker: options.threads });
 
 const t = { sanitizeOps: false, sanitizeResources: false };
 const io = { inputName: "pixels", outputName: "logits" };
@@ -81,7 +89,7 @@ Deno.test({
     // Room again once they are done.
     assert.deepEqual((await pool.run(input(2), DIMS)).dims, [1, 4]);
     await pool.release();
-    await assert.rejects(pool.run(input(0), DIMS), /pool is closed/);
+    await assert.rejects(pool.run(input(0), DIMS), /are closed/);
   },
 });
 
@@ -101,17 +109,9 @@ Deno.test({
 });
 
 Deno.test({
-  name: "--workers 2 reaches the pool through createBackend and the server answers the same",
+  name: "--workers 2 reaches the pool through loadClassifier and the server answers the same",
   ...t,
   async fn() {
-    const backend = await createBackend(buildTinyModel(8, 8), {
-      ...io,
-      backend: "wasm",
-      workers: 2,
-    });
-    assert.equal((backend as { workers?: number }).workers, 2);
-    await backend.release();
-
     const paths = await writeTinyModel(64, 48);
     const pooled = await loadClassifier({ ...paths, backend: "wasm", workers: 2 });
     const one = await loadClassifier({ ...paths, backend: "wasm" });
@@ -141,6 +141,9 @@ Deno.test({
     // The image path only: a tensor run from this thread would fail the test.
     const pooled = new Classifier(model, {
       ...pool,
+      get state() {
+        return pool.state;
+      },
       run: () => Promise.reject(new Error("the pool path ran a tensor from the server thread")),
     });
     const one = await loadClassifier({ ...paths, backend: "wasm" });
@@ -270,32 +273,33 @@ Deno.test({
 });
 
 Deno.test({
-  name: "createBackend runs the one session in a Worker with inferenceWorker, else on this thread",
+  name: "loadClassifier runs the one session in a Worker with inferenceWorker, else on this thread",
   ...t,
   async fn() {
+    const paths = await writeTinyModel(8, 8);
     const lines: string[] = [];
-    const inWorker = await createBackend(buildTinyModel(8, 8), {
-      ...io,
+    const inWorker = await loadClassifier({
+      ...paths,
       backend: "wasm",
       threads: 2,
       inferenceWorker: true,
       log: (line) => lines.push(line),
     });
-    assert.equal((inWorker as { workers?: number }).workers, 1);
-    assert.equal(inWorker.threads, 2);
+    assert.equal(inWorker.info.backend.threads, 2);
     assert.match(lines.join("\n"), /one dedicated Worker \(2 threads\)/);
-    const here = await createBackend(buildTinyModel(8, 8), { ...io, backend: "wasm", threads: 1 });
-    assert.equal((here as { workers?: number }).workers, undefined);
+    assert.equal(inWorker.restartWorker("was restarted by the test"), true);
+    const here = await loadClassifier({ ...paths, backend: "wasm", threads: 1 });
+    assert.equal(here.restartWorker(), false, "no Worker to restart on this thread");
+    assert.deepEqual(here.state, { status: "ready" });
     // --workers wins: a pool of single-threaded sessions.
-    const pool = await createBackend(buildTinyModel(8, 8), {
-      ...io,
+    const pool = await loadClassifier({
+      ...paths,
       backend: "wasm",
       workers: 2,
       threads: 2,
       inferenceWorker: true,
     });
-    assert.equal((pool as { workers?: number }).workers, 2);
-    assert.equal(pool.threads, 1);
+    assert.equal(pool.info.backend.threads, 1);
     await Promise.all([inWorker.release(), here.release(), pool.release()]);
   },
 });
@@ -304,14 +308,12 @@ Deno.test({
   name: "an invalid model in the inference Worker fails with the session's reason, no fallback",
   ...t,
   async fn() {
+    const paths = await writeTinyModel(8, 8);
+    const manifest = JSON.parse(await Deno.readTextFile(paths.manifest));
+    manifest.input.name = "data_0";
+    await Deno.writeTextFile(paths.manifest, JSON.stringify(manifest));
     await assert.rejects(
-      createBackend(buildTinyModel(8, 8), {
-        ...io,
-        inputName: "data_0",
-        backend: "wasm",
-        inferenceWorker: true,
-        releaseModel: true,
-      }),
+      loadClassifier({ ...paths, backend: "wasm", inferenceWorker: true }),
       (e) => e instanceof ClassifierError && /needs input "data_0"/.test(e.message),
     );
   },
@@ -328,8 +330,7 @@ Deno.test("--inference-thread and INFERENCE_THREAD choose worker or main; others
 });
 
 Deno.test({
-  name:
-    "a classifyImage call still waiting when its signal aborts is dropped; the running one ends",
+  name: "a classifyImage call still waiting when its signal aborts is dropped; the running one ends",
   ...t,
   async fn() {
     const paths = await writeTinyModel(8, 8);
@@ -339,17 +340,16 @@ Deno.test({
     const image = await fixture("chelsea.jpg");
     const first = new AbortController();
     const second = new AbortController();
-    const running = pool.classifyImage!(image, { spec, signal: first.signal });
-    const waiting = pool.classifyImage!(image, { spec, signal: second.signal });
+    const running = pool.classifyImage(image, { spec, signal: first.signal });
+    const waiting = pool.classifyImage(image, { spec, signal: second.signal });
     assert.equal(pool.queueDepth, 2);
     second.abort(new RangeError("timed out"));
-    first.abort(new RangeError("too late")); // already in the worker: it still answers
     await assert.rejects(waiting, (e) => e instanceof RangeError && e.message === "timed out");
     assert.equal(pool.queueDepth, 1);
     assert.deepEqual((await running).dims, [1, 4]);
     assert.equal(pool.queueDepth, 0);
     await assert.rejects(
-      pool.classifyImage!(image, { spec, signal: second.signal }),
+      pool.classifyImage(image, { spec, signal: second.signal }),
       (e) => e instanceof RangeError && e.message === "timed out",
     );
     await pool.release();
