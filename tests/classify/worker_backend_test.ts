@@ -330,7 +330,8 @@ Deno.test("--inference-thread and INFERENCE_THREAD choose worker or main; others
 });
 
 Deno.test({
-  name: "a classifyImage call still waiting when its signal aborts is dropped; the running one ends",
+  name:
+    "a classifyImage call still waiting when its signal aborts is dropped; the running one ends",
   ...t,
   async fn() {
     const paths = await writeTinyModel(8, 8);
