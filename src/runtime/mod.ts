@@ -13,8 +13,8 @@ export {
 } from "./webgpu.ts";
 export {
   BACKEND_REQUESTS,
-  type BackendFactory,
   backendFactories,
+  type BackendFactory,
   type BackendKind,
   type BackendOptions,
   backendOrder,
