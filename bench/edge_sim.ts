@@ -161,7 +161,9 @@ async function ortServed(url: string): Promise<boolean> {
     const body = new Uint8Array(await res?.arrayBuffer().catch(() => undefined) ?? []);
     const wasm = file.endsWith(".wasm");
     ok &&= res?.status === 200 && (res.headers.get("content-type") ?? "").startsWith(type) &&
-      (wasm ? body[0] === 0 && body[1] === 0x61 && body[2] === 0x73 && body[3] === 0x6d : body.length > 0);
+      (wasm
+        ? body[0] === 0 && body[1] === 0x61 && body[2] === 0x73 && body[3] === 0x6d
+        : body.length > 0);
   }
   return ok;
 }
@@ -499,11 +501,9 @@ export function markdownTable(reports: EdgeSimReport[]): string {
     const cpu = r.cpuMs.p50 === null ? "-" : `${r.cpuMs.p50} / ${r.cpuMs.p95}`;
     return `| ${r.profile} | ${r.model} | ${r.coldStartMs ?? "-"} / ${r.firstAnswerMs ?? "-"} | ${
       r.coldStartCpuMs ?? "-"
-    } | ${Math.round(r.peakRssBytes / MB)} / ${
-      Math.round(r.capBytes / MB)
-    } | ${cpu} / ${r.cpuBudgetMs ?? "none"} | ${r.loadError ? "-" : r.blockMs.afterStart} | ${served}, ${
-      r.pageOk ? "ok" : "FAILED"
-    } |`;
+    } | ${Math.round(r.peakRssBytes / MB)} / ${Math.round(r.capBytes / MB)} | ${cpu} / ${
+      r.cpuBudgetMs ?? "none"
+    } | ${r.loadError ? "-" : r.blockMs.afterStart} | ${served}, ${r.pageOk ? "ok" : "FAILED"} |`;
   });
   return [head, `|${" --- |".repeat(8)}`, ...rows].join("\n");
 }

@@ -42,7 +42,7 @@ export async function checkDeployKey(root: URL = ROOT): Promise<string[]> {
     await Deno.readTextFile(new URL("deploy/deploy_key.schema.json", root)),
   );
   const json = JSON.parse(await Deno.readTextFile(new URL("deno.json", root)));
-  if (json.deploy === undefined) return ["deno.json has no \"deploy\" key"];
+  if (json.deploy === undefined) return ['deno.json has no "deploy" key'];
   return validate(json.deploy, schema, "deploy");
 }
 

@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { isIgnored, type IgnoreRule, parseGitignore } from "./_gitignore.ts";
+import { type IgnoreRule, isIgnored, parseGitignore } from "./_gitignore.ts";
 import { globToRegExp } from "./_gitignore.ts";
 
 /** The platforms with an upload set. */
@@ -156,7 +156,9 @@ async function sizes(root: URL, files: string[]): Promise<{ bytes: number; gzipB
     chunks.push(new TextEncoder().encode(f.padEnd(512, "\0")), data);
     if (data.length % 512) chunks.push(new Uint8Array(512 - (data.length % 512)));
   }
-  const gz = ReadableStream.from(chunks as BufferSource[]).pipeThrough(new CompressionStream("gzip"));
+  const gz = ReadableStream.from(chunks as BufferSource[]).pipeThrough(
+    new CompressionStream("gzip"),
+  );
   let gzipBytes = 0;
   for await (const c of gz) gzipBytes += c.length;
   return { bytes, gzipBytes };

@@ -3,7 +3,7 @@
  * exactly the committed .wasm files, and the server's loaders use them.
  */
 import assert from "node:assert/strict";
-import { EMBEDDED, embedAll, generatedModule } from "../../deploy/embed_wasm.ts";
+import { embedAll, EMBEDDED, generatedModule } from "../../deploy/embed_wasm.ts";
 import { sha256Hex } from "../../deploy/_bytes.ts";
 
 const ROOT = new URL("../../", import.meta.url);

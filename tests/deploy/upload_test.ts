@@ -84,7 +84,11 @@ Deno.test({
       return child.output();
     };
     await git(["init", "-q"]);
-    const listed = [...files.filter((f) => !f.startsWith("node_modules/")), ".gitignore", "src/.gitignore"];
+    const listed = [
+      ...files.filter((f) => !f.startsWith("node_modules/")),
+      ".gitignore",
+      "src/.gitignore",
+    ];
     const out = await git(["check-ignore", "--stdin"], listed.join("\n") + "\n");
     const ignoredByGit = new Set(new TextDecoder().decode(out.stdout).split("\n").filter(Boolean));
     const expected = listed.filter((f) => !ignoredByGit.has(f)).sort();
@@ -128,7 +132,12 @@ Deno.test("Netlify's and Supabase's sets are the function's static imports, the 
  * kernels' WebAssembly must reach the server (the JPEG decoder's too: the image is a JPEG).
  */
 async function writeInt8Model(): Promise<{ dir: string; model: string }> {
-  const m = await buildQOperatorAlexNet({ inputSize: 67, convDivisor: 8, fcWidth: 256, classes: 10 });
+  const m = await buildQOperatorAlexNet({
+    inputSize: 67,
+    convDivisor: 8,
+    fcWidth: 256,
+    classes: 10,
+  });
   const dir = await Deno.makeTempDir({ prefix: "alexnet-edge-upload-" });
   await Deno.writeFile(`${dir}/qop.onnx`, m.bytes);
   await Deno.writeTextFile(
@@ -189,7 +198,9 @@ for (const platform of EDGE_PROFILES) {
         assert.ok(report.ortOk, `/vendor/ort/* failed${why}`);
         assert.equal(report.modelSource, "fetched from URL");
         assert.ok(
-          report.log.some((l) => l.includes("QOperator int8 model rewritten to QDQ for our int8 kernels")),
+          report.log.some((l) =>
+            l.includes("QOperator int8 model rewritten to QDQ for our int8 kernels")
+          ),
           `not on our int8 kernels${why}`,
         );
       } finally {
