@@ -20,7 +20,7 @@ export const EDGE_PROFILES = ["deno-deploy", "netlify", "supabase"] as const;
 /** One of {@linkcode EDGE_PROFILES}. */
 export type EdgeProfileName = typeof EDGE_PROFILES[number];
 
-/** A platform's published budgets (see README, "Deploy"). */
+/** A platform's published budgets (see docs/deploy.md). */
 export interface EdgeProfile {
   name: EdgeProfileName | "local";
   /** Memory an isolate may use, in bytes; absent: no cap. */

@@ -5,7 +5,7 @@
  * Worker API there, so inference runs on one thread; 256 MB of memory, so
  * only a model that fits is loaded (src/runtime/platform.ts). The model is
  * fetched into memory at cold start (`MODEL=int8`, or `MODEL_URL` +
- * `MODEL_SHA256`). See README, "Deploy".
+ * `MODEL_SHA256`). See docs/deploy.md.
  *
  * @module
  */
