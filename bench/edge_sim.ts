@@ -1,7 +1,7 @@
 /**
  * `deno task edge:sim --profile=deno-deploy|netlify|supabase`: the server
  * under an edge platform's constraints, driven, and measured against the
- * platform's budgets (src/runtime/platform.ts).
+ * platform's budgets (src/platform/mod.ts).
  *
  * The server runs in its own process through the platform's entrypoint
  * (main.ts; deploy/netlify's edge function behind a CDN stand-in; deploy/
@@ -42,7 +42,7 @@ import {
   type EdgeProfileName,
   estimateModelMemory,
   PROFILES,
-} from "../src/runtime/platform.ts";
+} from "../src/platform/mod.ts";
 
 const ROOT = new URL("../", import.meta.url);
 const MB = 1024 * 1024;
@@ -93,7 +93,7 @@ export interface EdgeSimReport {
   coldStartCpuMs: number | null;
   /** Peak resident memory (VmHWM, else the highest sample), bytes. */
   peakRssBytes: number;
-  /** The server's own estimate before loading (src/runtime/platform.ts), for comparison. */
+  /** The server's own estimate before loading (src/platform/mod.ts), for comparison. */
   estimateBytes: number;
   capBytes: number;
   /** Killed for passing the cap, as the platform would. */

@@ -26,7 +26,7 @@
  */
 import { parseArgs } from "node:util";
 import { formatReport, resolveModel, runEdgeSim } from "../bench/edge_sim.ts";
-import { EDGE_PROFILES, type EdgeProfileName, PROFILES } from "../src/runtime/platform.ts";
+import { EDGE_PROFILES, type EdgeProfileName, PROFILES } from "../src/platform/mod.ts";
 import { validate } from "./_schema.ts";
 import { readDeployKey, type UploadSet, uploadSet } from "./upload_set.ts";
 

@@ -5,7 +5,7 @@
  * runs on, and draining for a graceful stop. Entrypoints only read the
  * configuration and hand {@linkcode AlexnetServer.fetch} to their platform.
  *
- * On an edge platform (src/runtime/platform.ts): no Worker means one
+ * On an edge platform (src/platform/mod.ts): no Worker means one
  * inference thread; a model estimated to exceed the memory cap is refused
  * before loading (a warning if, loaded, it measures over); with `MODEL_URL` the
  * model is fetched into memory and verified by sha256, nothing is written.
@@ -46,7 +46,7 @@ import {
   profileNamed,
   residentMemoryWarning,
   withMemoryOverride,
-} from "./runtime/platform.ts";
+} from "./platform/mod.ts";
 
 /** A configured server: hand `fetch` to Deno.serve or to a platform's handler. */
 export interface AlexnetServer {

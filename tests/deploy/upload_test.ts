@@ -12,7 +12,7 @@ import {
   readDeployKey,
   uploadSet,
 } from "../../deploy/upload_set.ts";
-import { EDGE_PROFILES } from "../../src/runtime/platform.ts";
+import { EDGE_PROFILES } from "../../src/platform/mod.ts";
 import { ZOO_PREPROCESSING } from "../../src/model/zoo.ts";
 import { buildQOperatorAlexNet } from "../model/_qoperator_models.ts";
 

@@ -13,7 +13,7 @@ import {
   PROFILES,
   residentMemoryWarning,
   withMemoryOverride,
-} from "../../src/runtime/platform.ts";
+} from "../../src/platform/mod.ts";
 
 const MB = 1024 * 1024;
 const envOf = (vars: Record<string, string>) => (key: string) => vars[key];
@@ -197,7 +197,7 @@ Deno.test("the profiles carry only what today's docs publish, the safe figure wh
   assert.equal(PROFILES.supabase.workers, false);
   assert.equal(PROFILES.supabase.cpuMsPerRequest, 2000);
   // Each profile names the page it came from and the day it was read.
-  const source = await Deno.readTextFile(new URL("../../src/runtime/platform.ts", import.meta.url));
+  const source = await Deno.readTextFile(new URL("../../src/platform/mod.ts", import.meta.url));
   for (
     const url of [
       "https://docs.deno.com/deploy/pricing_and_limits",
