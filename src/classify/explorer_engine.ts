@@ -15,10 +15,14 @@ const WORKER_URL = new URL("./_explorer_worker.ts", import.meta.url);
 /** How long the worker stays up after its last request (default 5 minutes). */
 export const EXPLORER_IDLE_MS = 5 * 60_000;
 
+/** How long a call abandoned at its deadline may still run before the Worker is ended (ms). */
+export const EXPLORER_GRACE_MS = 1000;
+
 /** One worker reading one model. Calls are answered in order. */
 export class ExplorerEngine {
   readonly #channel: WorkerChannel<ExplorerMethods>;
   readonly #idleMs: number;
+  readonly #graceMs: number;
   #timer?: ReturnType<typeof setTimeout>;
   #closed = false;
   /** The layer table and first-layer filters, once the graph is read. */
@@ -34,8 +38,13 @@ export class ExplorerEngine {
    * (await engine.summary).layers.length; // 14 for AlexNet
    * ```
    */
-  constructor(modelUrl: URL, inputShape: number[], options: { idleMs?: number } = {}) {
+  constructor(
+    modelUrl: URL,
+    inputShape: number[],
+    options: { idleMs?: number; graceMs?: number } = {},
+  ) {
     this.#idleMs = options.idleMs ?? EXPLORER_IDLE_MS;
+    this.#graceMs = options.graceMs ?? EXPLORER_GRACE_MS;
     this.#channel = new WorkerChannel(startWorker(WORKER_URL, "the explorer Worker"), {
       onExit: (why) => this.close(new Error(`The explorer Worker stopped: ${why}`)),
     });
@@ -51,11 +60,24 @@ export class ExplorerEngine {
     return this.#closed;
   }
 
-  /** Runs x: [1, C, H, W] and returns the tensor `tensor` without its batch dim. */
-  features(input: Float32Array, tensor: string): Promise<FeaturesResult> {
-    return this.#call(() =>
+  /**
+   * Runs x: [1, C, H, W] and returns the tensor `tensor` without its batch dim.
+   * When `signal` aborts (the request's deadline) the call rejects at once with
+   * its reason; a Worker still busy with it `graceMs` later (default
+   * {@linkcode EXPLORER_GRACE_MS})
+   * is ended (the next request starts a fresh engine).
+   */
+  features(
+    input: Float32Array,
+    tensor: string,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<FeaturesResult> {
+    const { signal } = options;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const call = this.#call(() =>
       this.#channel.call("features", { input, tensor }, [input.buffer as ArrayBuffer])
     );
+    return signal ? this.#abandonable(call, signal) : call;
   }
 
   /** Ends the worker; pending calls fail with `reason`. */
@@ -75,6 +97,24 @@ export class ExplorerEngine {
     } finally {
       this.#armIdle();
     }
+  }
+
+  #abandonable<T>(call: Promise<T>, signal: AbortSignal): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      let done = false;
+      const onAbort = () => {
+        reject(signal.reason);
+        const timer = setTimeout(() => {
+          if (!done) this.close(new Error("The explorer worker was stopped past a deadline"));
+        }, this.#graceMs);
+        Deno.unrefTimer(timer);
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      call.then(resolve, reject).finally(() => {
+        done = true;
+        signal.removeEventListener("abort", onAbort);
+      });
+    });
   }
 
   #armIdle() {

@@ -86,7 +86,7 @@ Deno.test({
 });
 
 Deno.test("an abandoned call that ends within the grace period keeps its Worker", async () => {
-  const { host, starts } = await supervised({ graceMs: 2000 });
+  const { host, starts } = await supervised({ graceMs: 60_000 });
   const controller = new AbortController();
   const call = host.call("work", { ms: 200 }, { signal: controller.signal });
   setTimeout(() => controller.abort(new RangeError("client left")), 20);
