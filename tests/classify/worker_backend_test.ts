@@ -356,3 +356,32 @@ Deno.test({
     await pool.release();
   },
 });
+
+Deno.test({
+  name: "in the inference Worker, prepareImage, infer and classify give this thread's answers " +
+    "bit for bit",
+  ...t,
+  async fn() {
+    const paths = await writeTinyModel(64, 48);
+    const remote = await loadClassifier({ ...paths, backend: "wasm", inferenceWorker: true });
+    const local = await loadClassifier({ ...paths, backend: "wasm" });
+    assert.equal(remote.restartWorker("was restarted by the test"), true, "runs in a Worker");
+    for (const name of ["chelsea.jpg", "coffee.png", "chelsea_exif6.jpg"]) {
+      const photo = await fixture(name);
+      const [x, y] = await Promise.all([remote.prepareImage(photo), local.prepareImage(photo)]);
+      assert.deepEqual(x, y, name);
+      const [a, b] = await Promise.all([remote.infer(x, 1), local.infer(y, 1)]);
+      assert.deepEqual(a, b, name);
+      const [p, q] = await Promise.all([remote.classify(photo, 4), local.classify(photo, 4)]);
+      assert.deepEqual(p.predictions, q.predictions, name);
+    }
+    // Over the pixel limit, from the Worker: the same error, code and message.
+    const photo = await fixture("chelsea.jpg");
+    const errors = await Promise.all(
+      [remote, local].map((c) => c.prepareImage(photo, { maxPixels: 1000 }).catch((e) => e)),
+    );
+    assert.ok(errors[0] instanceof ClassifierError);
+    assert.deepEqual([errors[0].code, errors[0].message], [errors[1].code, errors[1].message]);
+    await Promise.all([remote.release(), local.release()]);
+  },
+});
