@@ -146,11 +146,12 @@ export async function writeZooManifest(entry: ZooEntry, dir: URL = MODELS_DIR): 
 }
 
 /**
- * Whether the entry's file is in `dir` with its pinned size (a cheap check
- * for start-up; {@linkcode fetchModel} also verifies the sha256).
+ * Whether the entry's file is in `dir` with its pinned size, as a regular file
+ * (a symbolic link is not followed). A cheap check: {@linkcode fetchModel}
+ * and start-up also verify the sha256.
  */
 export async function isPresent(entry: ZooEntry, dir: URL = MODELS_DIR): Promise<boolean> {
-  const stat = await Deno.stat(new URL(entry.file, dir)).catch(() => undefined);
+  const stat = await Deno.lstat(new URL(entry.file, dir)).catch(() => undefined);
   return !!stat?.isFile && (entry.bytes === undefined || stat.size === entry.bytes);
 }
 
