@@ -3,9 +3,10 @@
  * that matched its pin is kept in `.sha256_cache.json` beside it, keyed by
  * the file's path and by what changes when its bytes do (size, mtime, and
  * where the platform reports them, ctime and inode; ctime cannot be set back
- * by hand). A restart then checks a 244 MB model with one stat instead of a
- * second of hashing. The cache is a hint: anything odd about it (missing,
- * a link, too big, not JSON, read-only folder) means "hash again".
+ * by hand, and Deno reports it in whole seconds). A restart then checks a
+ * 244 MB model with one stat instead of a second of hashing. The cache is a
+ * hint: anything odd about it (missing, a link, too big, not JSON, read-only
+ * folder) means "hash again".
  *
  * @module
  */
