@@ -9,7 +9,7 @@
  */
 import { MODELS_DIR } from "../model/store.ts";
 import { unconfinedReason } from "../model/manifest.ts";
-import { fileMatchesSha256 } from "../model/_sha256_cache.ts";
+import { fileMatchesSha256 } from "../model/sha256_cache.ts";
 
 /** The loaded model's ONNX file, manifest and labels. */
 export interface ModelFiles {

@@ -21,8 +21,8 @@ import {
   sourcesFor,
   writeZooManifest,
 } from "./fetch.ts";
-import { formatBytes } from "./_download.ts";
-import { fileMatchesSha256, type Sha256 } from "./_sha256_cache.ts";
+import { formatBytes } from "./download.ts";
+import { fileMatchesSha256, type Sha256 } from "./sha256_cache.ts";
 import { MODELS_DIR } from "./store.ts";
 import { DEFAULT_FETCH, findZooEntry, namedEntry, PREFERENCE, ZOO, type ZooEntry } from "./zoo.ts";
 

@@ -7,7 +7,7 @@
  */
 import { ClassifierError } from "../errors.ts";
 import { ALEXNET_INPUT, ALEXNET_OUTPUT, ALEXNET_PARAMETERS, buildAlexNet } from "./alexnet.ts";
-import { decodeModel } from "./_onnx.ts";
+import { decodeModel } from "../graph/onnx.ts";
 import {
   cachedSha256,
   type FileStamp,
@@ -16,7 +16,7 @@ import {
   type Sha256,
   sha256Of,
   stampOf,
-} from "./_sha256_cache.ts";
+} from "./sha256_cache.ts";
 import {
   type Manifest,
   parseLabels,
@@ -300,7 +300,7 @@ function fromManifest(path: string, manifestUrl: URL): URL {
  * Reads a manifest, its model and its labels. Relative paths resolve against
  * the manifest's folder and must stay in it; none of the files may be a
  * symbolic link. A model whose manifest pins a sha256 is refused unless its
- * bytes hash to it (checked once per file version, see _sha256_cache.ts).
+ * bytes hash to it (checked once per file version, see sha256_cache.ts).
  *
  * @example
  * ```ts

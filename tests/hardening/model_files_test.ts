@@ -25,8 +25,8 @@ import {
   SHA256_CACHE_NAME,
   sha256Of,
   stampOf,
-} from "../../src/model/_sha256_cache.ts";
-import { LOCAL_PROFILE, type Platform } from "../../src/runtime/platform.ts";
+} from "../../src/model/sha256_cache.ts";
+import { LOCAL_PROFILE, type Platform } from "../../src/platform/mod.ts";
 import { createServer } from "../../src/server.ts";
 import { writeTinyModel } from "../_helpers.ts";
 

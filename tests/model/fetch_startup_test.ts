@@ -5,7 +5,7 @@ import { parseConfig } from "../../src/config.ts";
 import { ClassifierError } from "../../src/errors.ts";
 import { chooseStartupModel, type StartupOptions } from "../../src/model/fetch_startup.ts";
 import { findZooEntry } from "../../src/model/zoo.ts";
-import { rememberSha256, stampOf } from "../../src/model/_sha256_cache.ts";
+import { rememberSha256, stampOf } from "../../src/model/sha256_cache.ts";
 import { loopbackFetch, randomBytes, refusedUrl, serveFile } from "./_fetch_servers.ts";
 import { buildZooInterfaceModel, zooTestEntry } from "./_zoo_models.ts";
 

@@ -12,7 +12,7 @@
  */
 import { createHash } from "node:crypto";
 import { fileURLToPath } from "node:url";
-import { sha256File } from "./_download.ts";
+import { sha256File } from "./download.ts";
 
 /** The cache file's name, in the folder of the files it describes. */
 export const SHA256_CACHE_NAME = ".sha256_cache.json";
