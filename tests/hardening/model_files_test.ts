@@ -135,6 +135,42 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "MODEL_URL bytes checked against another sha256 than their manifest pins are refused",
+  ...t,
+  async fn() {
+    const tiny = await pinnedTiny();
+    await flipByte(tiny.model);
+    const bytes = await Deno.readFile(tiny.model);
+    const remote = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen() {} },
+      () => new Response(bytes),
+    );
+    try {
+      const config = parseConfig([
+        "--model-url",
+        `http://127.0.0.1:${remote.addr.port}/tiny.onnx`,
+        "--model-sha256",
+        sha256(bytes),
+        "--manifest",
+        tiny.manifest,
+      ]);
+      const s = createServer(config, {
+        logger: createLogger({ level: "error", write: () => {} }),
+        platform: { ...LOCAL, workers: false },
+        waitForModel: false,
+      });
+      await s.ready;
+      assert.match(s.state.loadError ?? "", /its manifest pins sha256 [0-9a-f]{12}…, MODEL_SHA256/);
+      const res = await s.fetch(get("/v1/models"));
+      assert.equal(res.status, 503);
+      assert.ok(!(await res.text()).includes(tiny.pin));
+    } finally {
+      await remote.shutdown();
+    }
+  },
+});
+
 Deno.test("loadModel hashes a pinned model once: a restart reads the sha256 cache", async () => {
   const tiny = await pinnedTiny();
   const first = counting();
