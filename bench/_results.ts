@@ -37,6 +37,8 @@ export interface BenchResult {
   notes: string[];
   tables: ResultTable[];
   plots?: ResultPlot[];
+  /** Markdown carried over from the hand-written BENCHMARKS.md, rendered after the tables. */
+  markdown?: string;
 }
 
 /** This machine in one line: CPU model, cores, memory, Deno version. */

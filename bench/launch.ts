@@ -86,7 +86,11 @@ async function launchOnce(args: string[], photo: Uint8Array<ArrayBuffer>): Promi
   }
 }
 
-async function firstAnswer(port: number, photo: Uint8Array<ArrayBuffer>, t0: number): Promise<number> {
+async function firstAnswer(
+  port: number,
+  photo: Uint8Array<ArrayBuffer>,
+  t0: number,
+): Promise<number> {
   const deadline = t0 + 120_000;
   while (performance.now() < deadline) {
     const res = await fetch(`http://127.0.0.1:${port}/predict`, { method: "POST", body: photo })
