@@ -139,7 +139,10 @@ export async function writeZooManifest(entry: ZooEntry, dir: URL = MODELS_DIR): 
   const current = await Deno.readTextFile(manifestUrl).catch(() => undefined);
   if (current !== text) await writeAtomic(manifestUrl, text);
   const labels = new URL(entry.manifest.labels, dir);
-  if (!(await Deno.stat(labels).then(() => true, () => false))) {
+  const there = await Deno.lstat(labels).catch(() => undefined);
+  if (!there?.isFile) {
+    // A link is removed, not copied through: copyFile would overwrite what it points to.
+    if (there?.isSymlink) await Deno.remove(labels);
     await Deno.copyFile(new URL(entry.manifest.labels, MODELS_DIR), labels);
   }
   return manifestUrl;

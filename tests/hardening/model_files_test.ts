@@ -15,6 +15,7 @@ import { findModelFiles } from "../../src/api/_model_files.ts";
 import type { Classifier } from "../../src/classify/mod.ts";
 import { parseConfig } from "../../src/config.ts";
 import { ClassifierError } from "../../src/errors.ts";
+import { writeZooManifest } from "../../src/model/fetch.ts";
 import { chooseStartupModel } from "../../src/model/fetch_startup.ts";
 import { parseManifest } from "../../src/model/manifest.ts";
 import { loadModel, syntheticManifest } from "../../src/model/store.ts";
@@ -250,6 +251,12 @@ Deno.test("a symbolic link in models/ is refused: start-up skips it, loadModel w
   });
   assert.equal(choice.model, undefined);
   assert.match(lines.join("\n"), /Skipping alexnet-torchvision\.onnx: a symbolic link/);
+  // The labels written beside a zoo manifest replace a link; what it pointed to is untouched.
+  await Deno.writeTextFile(`${outside}/labels.json`, "mine");
+  await Deno.symlink(`${outside}/labels.json`, `${dir}/imagenet_labels.json`);
+  await writeZooManifest(findZooEntry("torchvision")!, dirUrl);
+  assert.equal(await Deno.readTextFile(`${outside}/labels.json`), "mine");
+  assert.ok((await Deno.lstat(`${dir}/imagenet_labels.json`)).isFile);
 
   const tiny = await pinnedTiny();
   await Deno.rename(tiny.model, `${tiny.dir}/real.onnx`);
