@@ -22,6 +22,7 @@ import { requestId } from "./request_id.ts";
 import type { ServerState } from "./state.ts";
 import { STATIC_DIR, staticRoutes } from "./static.ts";
 import { oipRoutes } from "./v2/mod.ts";
+import type { LocateModel } from "./_model_files.ts";
 import { corsPolicy, securityHeaders } from "./_secure.ts";
 
 /** Options of {@linkcode createApp}. */
@@ -52,6 +53,8 @@ export interface AppOptions {
   runLanes?: number;
   /** Deadline of every request; later gets 503 with Retry-After (default 30 s). */
   requestTimeoutMs?: number;
+  /** Finds the loaded model's files for the explorer (default: its manifest in models/). */
+  locateModel?: LocateModel;
   /** Origins allowed by CORS, ["*"] for any (default: none, CORS off). */
   corsOrigins?: readonly string[];
 }
@@ -87,7 +90,7 @@ export function createApp(state: ServerState, options: AppOptions = {}): Hono {
   // One pipeline, so one queue, one set of budgets and one deadline for every image or tensor.
   const pipeline = new Pipeline({ ...options, onReject: () => metrics.rejections.inc() });
   app.route("/predict", predictRoutes(state, pipeline));
-  app.route("/v1/explorer", explorerRoutes(state, { pipeline }));
+  app.route("/v1/explorer", explorerRoutes(state, { pipeline, locate: options.locateModel }));
   app.route("/", browserRoutes(state));
   app.route("/v2", oipRoutes(state, { pipeline }));
   app.route("/", docsRoutes(app, { metricsPath }));
