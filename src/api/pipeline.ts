@@ -15,7 +15,8 @@
  *    when its client left or its deadline passed is dropped, never executed.
  * 5. answer.
  *
- * The body is read before admission so that a slow uploader holds only a
+ * /predict's classifier decodes where it runs the model (its Worker), so
+ * there 3 and 4 are one call, `classify`, made in the lane. The body is read before admission so that a slow uploader holds only a
  * reader place, for the short read deadline, never a place in the queue that
  * requests ready to decode need; a full queue is still refused before any
  * byte is read. Every wait and every step takes the request's signal
@@ -140,12 +141,13 @@ export class Pipeline {
     const signal = requestSignal(c);
     const job: Job = { classifier, signal, maxPixels: this.#maxPixels, maxBatch: this.#maxBatch };
     try {
-      // 1. read body (a full queue is refused before a byte is read)
+      // 1. read body, parse and check it (a full queue is refused before a byte is read)
       if (this.#queue.held >= this.#queue.size) throw this.#overloaded();
       const body = await this.#read(c, signal);
       const request = await steps.parse(body, c, job);
       // 2. admit
-      const release = this.#queue.tryTake() ?? this.#refuse();
+      const release = this.#queue.tryTake();
+      if (!release) throw this.#overloaded();
       try {
         // 3. decode, preprocess
         const prepared = await steps.prepare(request, job);
@@ -214,10 +216,6 @@ export class Pipeline {
     } finally {
       release();
     }
-  }
-
-  #refuse(): never {
-    throw this.#overloaded();
   }
 
   #overloaded(): RetryLaterError {
