@@ -34,7 +34,8 @@
  * @module
  */
 import type onnxProto from "onnx-proto";
-import { decodeModel, onnx, tensorValues } from "./onnx.ts";
+import { attribute, intAttr } from "./attributes.ts";
+import { decodeModel, int8View, onnx, tensorValues } from "./onnx.ts";
 
 type NodeProto = onnxProto.onnx.INodeProto;
 type TensorProto = onnxProto.onnx.ITensorProto;
@@ -116,10 +117,6 @@ interface Rep {
 
 /** Thrown inside the rewrite to fall back; its message is the reason. */
 class Unsupported extends Error {}
-
-function attr(n: NodeProto, name: string) {
-  return n.attribute?.find((a) => a.name === name);
-}
 
 function scalarTensor(name: string, type: number, values: ArrayLike<number>, dims: number[]) {
   const t: TensorProto = { name, dims, dataType: type };
@@ -407,7 +404,9 @@ function* rewriteGraph(
     }
     switch (op) {
       case "QuantizeLinear": {
-        if (attr(n, "axis") !== undefined && constValues(n.input![1], "").values.length !== 1) {
+        if (
+          attribute(n, "axis") !== undefined && constValues(n.input![1], "").values.length !== 1
+        ) {
           throw new Unsupported(`${n.name} quantizes per axis`);
         }
         const p = qparams(n, 1, 2);
@@ -573,7 +572,7 @@ function* rewriteGraph(
         const name = unique(`${y}_f`);
         let flat = op === "Flatten" || op === "Reshape";
         if (op === "Reshape") flat = reshapeIsFlatten(n, inits, batchOne);
-        if (op === "Flatten" && Number(attr(n, "axis")?.i ?? 1) !== 1) flat = false;
+        if (op === "Flatten" && intAttr(n, "axis", 1) !== 1) flat = false;
         if ((op === "Flatten" || op === "Reshape") && !flat) {
           throw new Unsupported(`${n.name} reshapes a quantized tensor other than flattening it`);
         }
@@ -673,13 +672,6 @@ function transposeInto(src: Int8Array, rows: number, cols: number, dst: Int8Arra
   }
   // Detaching frees the copy now rather than at the next GC (fc6: 36 MiB of peak RSS).
   if (from !== src && from.buffer instanceof ArrayBuffer) from.buffer.transfer(0);
-}
-
-function int8View(t: TensorProto): Int8Array {
-  const raw = t.rawData;
-  return raw && raw.length > 0
-    ? new Int8Array(raw.buffer, raw.byteOffset, raw.length)
-    : tensorValues(t) as Int8Array;
 }
 
 function flatFeatures(r: Rep): number | undefined {

@@ -33,6 +33,7 @@
  * @module
  */
 import type onnxProto from "onnx-proto";
+import { intAttr, intsAttr } from "./attributes.ts";
 import { decodeModel, node, onnx, OPSET, tensorValues } from "./onnx.ts";
 import { applySmoothing, smoothPairs, smoothScales } from "./_quantize_smooth.ts";
 import { type ConvGeometry, gptqRound, im2colRows } from "./_quantize_gptq.ts";
@@ -148,11 +149,6 @@ export interface QuantizeResult {
 }
 
 const TARGETS = new Set(["Conv", "Gemm", "MatMul"]);
-
-function attrInt(n: onnxProto.onnx.INodeProto, name: string, fallback: number): number {
-  const a = n.attribute?.find((x) => x.name === name);
-  return a?.i === undefined || a.i === null ? fallback : Number(a.i);
-}
 
 /** Reads a float32 initializer's values (a copy). */
 export function floatValues(t: TensorProto): Float32Array {
@@ -411,8 +407,8 @@ export async function quantizeModel(
   for (const n of targets) {
     const dims = (inits.get(n.input![1])!.dims ?? []).map(Number);
     const c = n.opType === "Conv"
-      ? dims[1] * attrInt(n, "group", 1)
-      : n.opType === "Gemm" && attrInt(n, "transB", 0) === 1
+      ? dims[1] * intAttr(n, "group", 1)
+      : n.opType === "Gemm" && intAttr(n, "transB", 0) === 1
       ? dims[1]
       : dims[0];
     inChannels.set(n.input![0], c);
@@ -425,15 +421,14 @@ export async function quantizeModel(
   const random = mulberry32(0x67707471);
   const sampleRows = (n: onnxProto.onnx.INodeProto, x: Float32Array) => {
     const dims = (inits.get(n.input![1])!.dims ?? []).map(Number);
-    if (n.opType === "Gemm" && attrInt(n, "transB", 0) === 1 && x.length === dims[1]) {
+    if (n.opType === "Gemm" && intAttr(n, "transB", 0) === 1 && x.length === dims[1]) {
       if (!rowsOf.has(n)) rowsOf.set(n, [[]]);
       rowsOf.get(n)![0].push(Array.from(x));
     } else if (n.opType === "Conv" && dims.length === 4) {
-      const group = attrInt(n, "group", 1), channels = dims[1] * group;
+      const group = intAttr(n, "group", 1), channels = dims[1] * group;
       const side = Math.sqrt(x.length / channels);
       if (!Number.isInteger(side)) return; // not a square [1, C, H, W]: rounded to nearest
-      const ints = (name: string, fallback: number[]) =>
-        (n.attribute?.find((a) => a.name === name)?.ints ?? fallback).map(Number);
+      const ints = (name: string, fallback: number[]) => intsAttr(n, name) ?? fallback;
       const geo: ConvGeometry = {
         channels,
         height: side,
@@ -538,7 +533,7 @@ export async function quantizeModel(
     // Output channels: Conv [M, C/g, kH, kW] axis 0; Gemm B [N, K] with transB, else [K, N]; MatMul [K, N].
     const axis = n.opType === "Conv"
       ? 0
-      : n.opType === "Gemm" && attrInt(n, "transB", 0) === 1
+      : n.opType === "Gemm" && intAttr(n, "transB", 0) === 1
       ? 0
       : 1;
     const channels = dims[axis];
@@ -607,7 +602,7 @@ export async function quantizeModel(
           dims,
           axis,
           mean,
-          n.opType === "Conv" ? attrInt(n, "group", 1) : 1,
+          n.opType === "Conv" ? intAttr(n, "group", 1) : 1,
         );
       }
       return b;
