@@ -5,8 +5,7 @@
  * @module
  */
 import type onnxProto from "onnx-proto";
-import { floatAttr, intAttr } from "../graph/attributes.ts";
-import type { KernelPart } from "../graph/partition.ts";
+import { floatAttr, intAttr, type KernelPart } from "../graph/mod.ts";
 import { createLrnKernel } from "./kernels/mod.ts";
 import type { ChainFactory, KernelFactory, KernelRegistry } from "./kernel_types.ts";
 

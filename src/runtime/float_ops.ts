@@ -7,8 +7,7 @@
  * @module
  */
 import type onnxProto from "onnx-proto";
-import { intAttr, intsAttr, stringAttr } from "../graph/attributes.ts";
-import type { KernelPart } from "../graph/partition.ts";
+import { intAttr, intsAttr, type KernelPart, stringAttr } from "../graph/mod.ts";
 import type { KernelFactory } from "./kernel_types.ts";
 import { createMaxPoolKernel } from "./kernels/maxpool_wasm.ts";
 import type { ConvDims } from "./kernels/qconv_reference.ts";

@@ -5,8 +5,7 @@
  * @module
  */
 import * as ort from "onnxruntime-web";
-import { type KernelPart, type Partition, partitionModel } from "../graph/partition.ts";
-import type { KernelSet } from "../graph/prepare.ts";
+import { type KernelPart, type KernelSet, type Partition, partitionModel } from "../graph/mod.ts";
 import type { CustomKernel, KernelRegistry, TensorValue } from "./custom_ops.ts";
 
 /** Makes an onnxruntime session for one graph part (`folded`: see GraphPart.folded). */

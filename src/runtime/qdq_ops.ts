@@ -24,9 +24,16 @@
  * @module
  */
 import type onnxProto from "onnx-proto";
-import type { KernelPart } from "../graph/partition.ts";
-import { floatAttr, intAttr, intsAttr, stringAttr } from "../graph/attributes.ts";
-import { int8View, onnx, tensorValues } from "../graph/onnx.ts";
+import {
+  floatAttr,
+  int8View,
+  intAttr,
+  intsAttr,
+  type KernelPart,
+  onnx,
+  stringAttr,
+  tensorValues,
+} from "../graph/mod.ts";
 import type { KernelFactory } from "./kernel_types.ts";
 import { createQConvKernel } from "./kernels/qconv_wasm.ts";
 import { createQLinearKernel } from "./kernels/qlinear_wasm.ts";

@@ -10,8 +10,7 @@ import type { Backend, BackendOutput, GraphIo } from "./backend.ts";
 import { type Int8Mode, type KernelRegistry, kernelRegistry, type LrnMode } from "./custom_ops.ts";
 import { kernelSet, PartitionedRunner } from "./partitioned.ts";
 import { BoundedQueue } from "../host/bounded_queue.ts";
-import { decodeModel, onnx } from "../graph/onnx.ts";
-import { prepare, type PrepareOptions } from "../graph/prepare.ts";
+import { decodeModel, onnx, prepare, type PrepareOptions } from "../graph/mod.ts";
 
 /** Options for {@linkcode createWasmBackend}. */
 export interface WasmBackendOptions extends GraphIo {

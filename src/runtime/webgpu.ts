@@ -25,7 +25,7 @@ import { type KernelRegistry, lrnFactory, type LrnMode } from "./custom_ops.ts";
 import { kernelSet, PartitionedRunner } from "./partitioned.ts";
 import { BoundedQueue } from "../host/bounded_queue.ts";
 import { createWasmBackend, type WasmBackendOptions } from "./wasm.ts";
-import { prepare } from "../graph/prepare.ts";
+import { prepare } from "../graph/mod.ts";
 import { hasGpuDeviceNode } from "./_gpu_nodes.ts";
 
 /** What we use of `navigator.gpu`; tests pass stand-ins to force failures. */
