@@ -91,14 +91,14 @@ export interface QuantizeOptions {
    * layer feeds the next through ReLU/MaxPool/Flatten only, channel c of the
    * connecting tensor is multiplied by (max range / range_c)^alpha and the
    * next layer's weights divided by the same, which leaves the float model's
-   * function unchanged (src/model/_quantize_smooth.ts).
+   * function unchanged (_quantize_smooth.ts).
    */
   smoothing?: number;
   /**
    * How weights are rounded to int8: `nearest` (each weight on its own) or
    * `gptq` (default): columns rounded in turn, each one's error
    * moved onto the columns not yet rounded so that the layer's output on the
-   * calibration inputs changes least (src/model/_quantize_gptq.ts). Conv and
+   * calibration inputs changes least (_quantize_gptq.ts). Conv and
    * Gemm (transB) only; MatMul weights are rounded to nearest.
    */
   weightRounding?: WeightRounding;

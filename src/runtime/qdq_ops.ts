@@ -7,7 +7,7 @@
  *
  * runs as one step: quantize x, exact int8 x int8 -> int32 sums, scale, bias,
  * ReLU. The partitioner hands the kernel the absorbed Q/DQ nodes and their
- * initializers (src/model/partition.ts, `fuseQdq`).
+ * initializers (src/graph/partition.ts, `fuseQdq`).
  *
  * A weight-only Gemm or Conv (int8 weights, float input: no QuantizeLinear on x)
  *
