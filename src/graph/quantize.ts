@@ -539,10 +539,9 @@ function gptqSampler(plan: LayerPlan, gptqRows: number, images: number) {
     } else if (n.opType === "Conv" && dims.length === 4) {
       const geo = convGeometry(n, dims, x.length);
       if (!geo) return; // not a square [1, C, H, W]: rounded to nearest
-      const outH = Math.floor((geo.height + geo.pads[0] + geo.pads[2] - dims[2]) / geo.strides[0]) +
-        1;
-      const outW = Math.floor((geo.width + geo.pads[1] + geo.pads[3] - dims[3]) / geo.strides[1]) +
-        1;
+      const { height: h, width: w, pads, strides } = geo;
+      const outH = Math.floor((h + pads[0] + pads[2] - dims[2]) / strides[0]) + 1;
+      const outW = Math.floor((w + pads[1] + pads[3] - dims[3]) / strides[1]) + 1;
       const per = Math.min(outH * outW, Math.ceil(gptqRows / images));
       const positions = Array.from({ length: per }, () => Math.floor(random() * outH * outW));
       if (!rowsOf.has(n)) rowsOf.set(n, Array.from({ length: geo.group }, () => []));
