@@ -33,6 +33,7 @@ import {
   imagenetLabels,
   type LoadedModel,
   MODELS_DIR,
+  pinnedSha256,
   SYNTHETIC_NAME,
   syntheticManifest,
 } from "./model/store.ts";
@@ -108,6 +109,7 @@ export function createServer(config: Config, options: ServerOptions = {}): Alexn
   const state: ServerState = {};
   const metrics = new ServerMetrics();
   const { maxBodyBytes, metricsPath, maxQueue, requestTimeoutMs, corsOrigins } = config;
+  const { maxReaders, maxBatch, bodyIdleTimeoutMs, bodyReadTimeoutMs } = config;
   // An edge profile bounds images so that one decode cannot block the event loop for a second.
   const maxPixels = Math.min(config.maxPixels, platform.profile.maxPixels ?? Infinity);
   const app = createApp(state, {
@@ -117,6 +119,12 @@ export function createServer(config: Config, options: ServerOptions = {}): Alexn
     logger,
     maxPixels,
     maxQueue,
+    maxReaders,
+    maxBatch,
+    bodyIdleTimeoutMs,
+    bodyReadTimeoutMs,
+    // A pool of N workers runs N at once; one session (in its Worker or not) runs one.
+    runLanes: (platform.workers && config.workers) || 1,
     requestTimeoutMs,
     corsOrigins,
   });
@@ -356,6 +364,14 @@ async function remoteModel(
     throw new TypeError(
       "Cannot verify the model fetched from MODEL_URL: set MODEL_SHA256 to its sha256 " +
         "(`sha256sum model.onnx`)",
+    );
+  }
+  // /v1/models reports the manifest's sha256: it must be the one the bytes are checked against.
+  const pinned = pinnedSha256(manifest);
+  if (pinned && pinned !== sha256.toLowerCase()) {
+    throw new TypeError(
+      `Cannot serve ${manifest.name} from MODEL_URL: its manifest pins sha256 ` +
+        `${pinned.slice(0, 12)}…, MODEL_SHA256 is ${sha256.slice(0, 12)}…; make them agree`,
     );
   }
   const precision = manifest.precision ?? named?.precision ?? "fp32";
