@@ -212,7 +212,7 @@ function featureSteps(
       const t0 = performance.now();
       const e = await engine();
       signal?.throwIfAborted();
-      const { data, dims } = await e.features(x, layer.tensor);
+      const { data, dims } = await e.features(x, layer.tensor, { signal });
       const t1 = performance.now();
       const grid = drawFeatureMaps(data, dims, FEATURE_MAPS_SHOWN);
       const png = encodePng(grid);
