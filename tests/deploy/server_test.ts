@@ -215,7 +215,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "on an edge profile images over 16 MP are refused before decoding, whatever --max-pixels allows",
+    "on an edge profile images over its 2.1 MP limit are refused before decoding, whatever --max-pixels allows",
   ...t,
   async fn() {
     const tiny = await writeTinyModel();
