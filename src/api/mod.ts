@@ -12,6 +12,7 @@ export {
   type Logger,
   type LoggerOptions,
   type LogLevel,
-} from "./logger.ts";
+} from "../log.ts";
 export { ServerMetrics } from "./metrics.ts";
+export { type Job, Pipeline, type PipelineOptions, type Steps } from "./pipeline.ts";
 export { REQUEST_ID_HEADER } from "./request_id.ts";
