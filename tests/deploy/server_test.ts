@@ -291,11 +291,16 @@ Deno.test({
 });
 
 Deno.test({
-  name: "on an edge profile a blocked event loop is logged as a warning",
+  name: "on an edge profile with an event-loop limit a blocked event loop is logged as a warning",
   ...t,
   async fn() {
-    const { server, lines } = await loggedServer(platform());
-    const limit = PROFILES.netlify.maxBlockMs!;
+    // No profile in PROFILES documents a limit today: one that does, as Deploy Classic's 1 s did.
+    const limit = 1000;
+    const on = platform();
+    const { server, lines } = await loggedServer({
+      ...on,
+      profile: { ...on.profile, maxBlockMs: limit },
+    });
     // Block this thread past the profile's limit, as a long synchronous decode would.
     const end = performance.now() + limit + 500;
     while (performance.now() < end) { /* blocking */ }
