@@ -108,7 +108,7 @@ function checkSize(width: number, height: number, maxPixels: number): void {
   }
 }
 
-const mb = (n: number) => `${Math.round(n / 1e5) / 10} MB`;
+const mb = (n: number) => n >= 1e6 ? `${Math.round(n / 1e5) / 10} MB` : `${n} bytes`;
 
 // The memory budget: the samples as stored, or the RGBA output if that is larger.
 function checkBytes(
