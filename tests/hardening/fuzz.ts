@@ -8,6 +8,7 @@
  * ```sh
  * deno task fuzz                                  # 20,000 cases, seed 1
  * deno task fuzz --cases 5000 --seed 7 --concurrency 8 --max-pixels 40mp
+ * deno task fuzz --images                         # the hostile image corpus at full size
  * ```
  *
  * @module
@@ -16,6 +17,7 @@ import { parseArgs } from "node:util";
 import { writeTinyModel } from "../_helpers.ts";
 import { generateCases, loadCorpus, runFuzz } from "./_fuzz.ts";
 import { startServer } from "./_server.ts";
+import { runImageCorpus } from "./corpus_images_run.ts";
 
 const MiB = 1024 * 1024;
 
@@ -124,8 +126,16 @@ if (import.meta.main) {
       "max-pixels": { type: "string", default: "40mp" },
       "max-body": { type: "string", default: "10485760" },
       "rss-limit": { type: "string", default: "1024" },
+      images: { type: "boolean", default: false },
     },
   });
+  if (values.images) {
+    // corpus_images_run.ts: every case a 4xx or 200 within 1 s, RSS growth under 150 MiB.
+    const report = await runImageCorpus();
+    console.log(JSON.stringify(report, null, 2));
+    console.error(report.failures.length ? `FAIL: ${report.failures.join("; ")}` : "OK");
+    Deno.exit(report.failures.length ? 1 : 0);
+  }
   const rssLimit = Number(values["rss-limit"]);
   const report = await fuzzServer({
     cases: Number(values.cases),
