@@ -8,7 +8,8 @@
  *    the two decoders are timed interleaved, one long-lived instance each, RGBA out.
  * 2. The hostile corpus (tests/hardening/corpus_images.ts, full size): each decoder in a
  *    Worker, cut off after --limit seconds; with --baseline, our build from before the
- *    budgets too.
+ *    budgets too. Then the whole corpus (PNGs too) through decodeImage at the default
+ *    limits: the answer a request gets and how long it took.
  *
  *   bash bench/decode_crate/build.sh     # needs apt-get install librust-jpeg-decoder-dev
  *   git show c222c2d:wasm/decode/jpeg_decode.wasm > /tmp/before.wasm
@@ -19,7 +20,8 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { jpegScaleFor } from "../src/image/decode.ts";
+import { ClassifierError } from "../src/errors.ts";
+import { decodeImage, jpegScaleFor } from "../src/image/decode.ts";
 import { readDimensions } from "../src/image/_header.ts";
 import { TORCHVISION_PREPROCESSING } from "../src/model/manifest.ts";
 import { fullSizeImageCorpus } from "../tests/hardening/corpus_images.ts";
@@ -191,6 +193,36 @@ async function hostile(): Promise<HostileRow[]> {
   return rows;
 }
 
+interface PipelineRow {
+  case: string;
+  bytes: number;
+  ms: number;
+  answer: string;
+}
+
+// The whole corpus (PNGs too) through decodeImage at the server's default limits: what a
+// request gets, and how long the refusal took.
+async function pipeline(): Promise<PipelineRow[]> {
+  const rows: PipelineRow[] = [];
+  for (const c of fullSizeImageCorpus()) {
+    const t0 = performance.now();
+    const answer = await decodeImage(c.bytes).then(
+      (img) => `decoded ${img.width}x${img.height}`,
+      (e) => e instanceof ClassifierError ? `${e.status} ${e.code}: ${e.message}` : `${e}`,
+    );
+    const row = {
+      case: c.name,
+      bytes: c.bytes.length,
+      ms: +(performance.now() - t0).toFixed(1),
+      answer,
+    };
+    console.error(JSON.stringify(row));
+    rows.push(row);
+  }
+  return rows;
+}
+
+const pipelineRows = await pipeline();
 const speedRows = await speed();
 const hostileRows = await hostile();
 const result = {
@@ -202,6 +234,7 @@ const result = {
   decoders: DECODERS,
   speed: speedRows,
   hostile: hostileRows,
+  pipeline: pipelineRows,
 };
 const outPath = values.out ?? new URL("bench/results/decode_compare.json", root).pathname;
 await Deno.writeTextFile(outPath, JSON.stringify(result, null, 2) + "\n");
@@ -220,4 +253,6 @@ console.log("\n| hostile case | bytes | decoder | ms | result |\n|---|---|---|--
 for (const r of hostileRows) {
   console.log(`| ${r.case} | ${r.bytes} | ${r.decoder} | ${r.ms} | ${r.result} |`);
 }
+console.log("\n| case (decodeImage) | bytes | ms | answer |\n|---|---|---|---|");
+for (const r of pipelineRows) console.log(`| ${r.case} | ${r.bytes} | ${r.ms} | ${r.answer} |`);
 console.error(`wrote ${outPath}`);

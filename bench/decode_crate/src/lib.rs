@@ -50,15 +50,15 @@ pub extern "C" fn decode(len: usize, want_w: u32, want_h: u32) -> i32 {
     })
 }
 
-/// The crate's L8, RGB24 or CMYK32 output as RGBA (CMYK as Adobe stores it, inverted).
+/// The crate's L8, RGB24 or CMYK32 output as RGBA (its CMYK is ink: 0 is none).
 fn to_rgba(pixels: &[u8], format: jpeg_decoder::PixelFormat, out: &mut Vec<u8>) {
     use jpeg_decoder::PixelFormat::*;
     match format {
         L8 => pixels.iter().for_each(|&g| out.extend_from_slice(&[g, g, g, 255])),
         RGB24 => pixels.chunks_exact(3).for_each(|p| out.extend_from_slice(&[p[0], p[1], p[2], 255])),
         CMYK32 => pixels.chunks_exact(4).for_each(|p| {
-            let k = p[3] as u32;
-            let ch = |c: u8| ((c as u32 * k + 127) / 255) as u8;
+            let k = 255 - p[3] as u32;
+            let ch = |c: u8| (((255 - c as u32) * k + 127) / 255) as u8;
             out.extend_from_slice(&[ch(p[0]), ch(p[1]), ch(p[2]), 255]);
         }),
         L16 => pixels.chunks_exact(2).for_each(|p| out.extend_from_slice(&[p[0], p[0], p[0], 255])),

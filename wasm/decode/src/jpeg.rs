@@ -422,6 +422,11 @@ impl<'a> Decoder<'a> {
         let scan = Scan { ss, se, ah, al };
         let mut left = self.restart_interval;
         for my in 0..uy {
+            // Data that ran out stays out until a restart marker: stop at the row it did
+            // (a 155-byte file declaring 7000x5700 would otherwise be decoded from zeros).
+            if self.restart_interval == 0 && bits.overran() {
+                return Err(Error::Truncated);
+            }
             for mx in 0..ux {
                 if self.restart_interval > 0 {
                     if left == 0 {
