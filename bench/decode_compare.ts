@@ -14,6 +14,7 @@
  *   bash bench/decode_crate/build.sh     # needs apt-get install librust-jpeg-decoder-dev
  *   git show c222c2d:wasm/decode/jpeg_decode.wasm > /tmp/before.wasm
  *   deno run --allow-all bench/decode_compare.ts [--runs 15] [--limit 30] [--baseline /tmp/before.wasm]
+ *     [--speed-only] [--out FILE]
  *
  * Writes bench/results/decode_compare.json and prints a Markdown table.
  *
@@ -34,6 +35,7 @@ const { values } = parseArgs({
     limit: { type: "string" },
     baseline: { type: "string" },
     out: { type: "string" },
+    "speed-only": { type: "boolean", default: false },
   },
 });
 const runs = Number(values.runs ?? 15);
@@ -222,9 +224,10 @@ async function pipeline(): Promise<PipelineRow[]> {
   return rows;
 }
 
-const pipelineRows = await pipeline();
+const speedOnly = values["speed-only"];
+const pipelineRows = speedOnly ? [] : await pipeline();
 const speedRows = await speed();
-const hostileRows = await hostile();
+const hostileRows = speedOnly ? [] : await hostile();
 const result = {
   date: new Date().toISOString(),
   host:
