@@ -104,6 +104,7 @@ export async function runImageCorpus(
     return {
       answers,
       failures,
+      idleMs: Math.round(idle),
       rssIdleMiB: Math.round(rssIdle / MiB),
       rssPeakMiB: Math.round(peak / MiB),
     };
