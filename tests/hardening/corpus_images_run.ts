@@ -56,7 +56,13 @@ async function timed<T>(f: () => Promise<T>): Promise<[T, number]> {
 export async function runImageCorpus(
   limits: ImageCorpusLimits = {},
 ): Promise<
-  { answers: CorpusAnswer[]; failures: string[]; rssIdleMiB: number; rssPeakMiB: number }
+  {
+    answers: CorpusAnswer[];
+    failures: string[];
+    idleMs: number;
+    rssIdleMiB: number;
+    rssPeakMiB: number;
+  }
 > {
   const { caseLimitS = 1, rssGrowthMiB = 150 } = limits;
   const tiny = await writeTinyModel(64, 48);
