@@ -5,7 +5,7 @@
  * runs on, and draining for a graceful stop. Entrypoints only read the
  * configuration and hand {@linkcode AlexnetServer.fetch} to their platform.
  *
- * On an edge platform (src/runtime/platform.ts): no Worker means one
+ * On an edge platform (src/platform/mod.ts): no Worker means one
  * inference thread; a model estimated to exceed the memory cap is refused
  * before loading (a warning if, loaded, it measures over); with `MODEL_URL` the
  * model is fetched into memory and verified by sha256, nothing is written.
@@ -42,9 +42,11 @@ import {
   detectPlatform,
   modelRuntime,
   type Platform,
+  probeWorkers,
   profileNamed,
   residentMemoryWarning,
-} from "./runtime/platform.ts";
+  withMemoryOverride,
+} from "./platform/mod.ts";
 
 /** A configured server: hand `fetch` to Deno.serve or to a platform's handler. */
 export interface AlexnetServer {
@@ -98,8 +100,8 @@ export function createServer(config: Config, options: ServerOptions = {}): Alexn
   const logger = options.logger ?? createLogger({ level: config.logLevel });
   let platform = options.platform ?? detectPlatform();
   if (!options.platform && config.edgeProfile) {
-    const profile = profileNamed(config.edgeProfile);
-    const workers = platform.workers && profile.workers;
+    const profile = withMemoryOverride(profileNamed(config.edgeProfile));
+    const workers = platform.workers && profile.workers !== false;
     const reason = "EDGE_PROFILE or --edge-profile";
     platform = { profile, reason, workers, threads: workers ? undefined : 1 };
   }
@@ -231,6 +233,11 @@ function watchEventLoop(limitMs: number, logger: Logger): void {
 /** Loads the model the configuration names, the way the platform allows. */
 async function loadModel(config: Config, platform: Platform, logger: Logger): Promise<Classifier> {
   const log = (line: string) => logger.info(line);
+  // A platform whose docs say nothing of Workers (Netlify): start one, else run one thread.
+  if (platform.workers && platform.profile.workers === "probe" && !(await probeWorkers())) {
+    logger.warn(`No Worker starts on ${platform.profile.name}: running one thread`);
+    platform = { ...platform, workers: false, threads: 1 };
+  }
   // No Worker API: one inference thread (onnxruntime-web's threads and our kernels' helpers are
   // Workers), and no worker pool.
   const threads = platform.workers ? config.threads : 1;

@@ -20,7 +20,7 @@
  * @module
  */
 import { CONTROL, CONTROL_WORDS, spinFor } from "./_split_protocol.ts";
-import type { QExports } from "./_q_wasm.ts";
+import type { QExports } from "./q_wasm.ts";
 import {
   chainInChannels,
   type ChainOp,
