@@ -108,6 +108,7 @@ export function createServer(config: Config, options: ServerOptions = {}): Alexn
   const state: ServerState = {};
   const metrics = new ServerMetrics();
   const { maxBodyBytes, metricsPath, maxQueue, requestTimeoutMs, corsOrigins } = config;
+  const { maxReaders, maxBatch, bodyIdleTimeoutMs, bodyReadTimeoutMs } = config;
   // An edge profile bounds images so that one decode cannot block the event loop for a second.
   const maxPixels = Math.min(config.maxPixels, platform.profile.maxPixels ?? Infinity);
   const app = createApp(state, {
@@ -117,6 +118,12 @@ export function createServer(config: Config, options: ServerOptions = {}): Alexn
     logger,
     maxPixels,
     maxQueue,
+    maxReaders,
+    maxBatch,
+    bodyIdleTimeoutMs,
+    bodyReadTimeoutMs,
+    // A pool of N workers runs N at once; one session (in its Worker or not) runs one.
+    runLanes: (platform.workers && config.workers) || 1,
     requestTimeoutMs,
     corsOrigins,
   });
