@@ -33,6 +33,7 @@ import {
   imagenetLabels,
   type LoadedModel,
   MODELS_DIR,
+  pinnedSha256,
   SYNTHETIC_NAME,
   syntheticManifest,
 } from "./model/store.ts";
@@ -361,6 +362,14 @@ async function remoteModel(
     throw new TypeError(
       "Cannot verify the model fetched from MODEL_URL: set MODEL_SHA256 to its sha256 " +
         "(`sha256sum model.onnx`)",
+    );
+  }
+  // /v1/models reports the manifest's sha256: it must be the one the bytes are checked against.
+  const pinned = pinnedSha256(manifest);
+  if (pinned && pinned !== sha256.toLowerCase()) {
+    throw new TypeError(
+      `Cannot serve ${manifest.name} from MODEL_URL: its manifest pins sha256 ` +
+        `${pinned.slice(0, 12)}…, MODEL_SHA256 is ${sha256.slice(0, 12)}…; make them agree`,
     );
   }
   const precision = manifest.precision ?? named?.precision ?? "fp32";

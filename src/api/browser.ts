@@ -91,7 +91,9 @@ export function browserRoutes(state: ServerState, options: BrowserOptions = {}):
         throw new ClassifierError("not_found", `Cannot find the labels of ${name}`);
       }
       c.header("cache-control", "no-cache");
-      return c.json({ model: name, labels: parseLabels(text, f.labels.pathname) });
+      // Its error names the file, not the folder: client bodies carry no filesystem path.
+      const where = f.labels.pathname.slice(f.labels.pathname.lastIndexOf("/") + 1);
+      return c.json({ model: name, labels: parseLabels(text, where) });
     })
     .get("/vendor/ort/:file", async (c, next) => {
       const file = c.req.param("file");
