@@ -7,11 +7,20 @@
  * each Gemm split alone), and onnxruntime-node (native)
  * fp32 and int8 on the same files (`--set native`, its own process).
  *
- *   deno run -A bench/int8_speed.ts [--threads N] [--runs 30] [--set web|native] [--pause 20]
- *                                   [--also models/other-int8.json]
+ * `--set qoperator` times ours against native int8 on one QOperator file (QLinearConv,
+ * QLinearMatMul + QLinearAdd: the layout onnxruntime's own int8 kernels are built for),
+ * interleaved in one process, with onnxruntime-web fp32 beside them. The file is the
+ * tests' builder's AlexNet (tests/model/_qoperator_models.ts, random weights, the zoo's
+ * structure), made once into models/alexnet-synthetic-qoperator.onnx (~30 s).
+ *
+ *   deno run -A bench/int8_speed.ts [--threads N] [--runs 30] [--set web|native|qoperator]
+ *                                   [--pause 20] [--also models/other-int8.json]
+ *                                   [--json bench/results/int8-....json]
  *
  * Needs models/alexnet-synthetic.onnx (deno task model) and
  * models/alexnet-synthetic-int8.onnx (deno task quantize).
+ *
+ * @module
  */
 import { parseArgs } from "node:util";
 import * as ortNode from "onnxruntime-node";
@@ -19,6 +28,7 @@ import { topK } from "../src/classify/mod.ts";
 import { decodeImage, preprocess } from "../src/image/mod.ts";
 import { loadModel } from "../src/model/store.ts";
 import { availableCores, type Backend, createWasmBackend } from "../src/runtime/mod.ts";
+import { buildQOperatorAlexNet } from "../tests/model/_qoperator_models.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -29,6 +39,8 @@ const { values } = parseArgs({
     pause: { type: "string" },
     // Another int8 manifest to time beside the default one (e.g. another layout).
     also: { type: "string" },
+    // Where to write the table as JSON (bench/results/...).
+    json: { type: "string" },
   },
 });
 const runs = Number(values.runs ?? 30);
@@ -60,9 +72,39 @@ const node = async (bytes: Uint8Array): Promise<Pick<Backend, "run">> => {
   };
 };
 
+/** The QOperator AlexNet of the tests' builder, built once into models/. */
+async function qoperatorFile(): Promise<Uint8Array> {
+  const path = new URL("../models/alexnet-synthetic-qoperator.onnx", import.meta.url);
+  try {
+    return await Deno.readFile(path);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  console.log("Building the QOperator AlexNet (tests/model/_qoperator_models.ts, ~30 s)");
+  const bytes = (await buildQOperatorAlexNet({ calibration: 2 })).bytes;
+  await Deno.writeFile(path, bytes);
+  return bytes;
+}
+
+const qoperator = async (): Promise<[string, Pick<Backend, "run">][]> => {
+  const bytes = await qoperatorFile();
+  return [
+    // Native first: the correctness check below takes the first row as the reference.
+    ["onnxruntime-node int8 (native), QOperator file", await node(bytes)],
+    [
+      "ours: int8 kernels, QOperator file",
+      await createWasmBackend(bytes, { ...io, int8: "custom" }),
+    ],
+    // The float synthetic AlexNet (another file: its top-1 is not compared).
+    ["onnxruntime-web fp32 (synthetic fp32 file)", await createWasmBackend(fp32.bytes, io)],
+  ];
+};
+
 // onnxruntime-node's pool and onnxruntime-web's pool fight for the 2 cores when
 // both live in one process, so `--set native` runs the native pair on its own.
-const contenders: [string, Pick<Backend, "run">][] = values.set === "native"
+const contenders: [string, Pick<Backend, "run">][] = values.set === "qoperator"
+  ? await qoperator()
+  : values.set === "native"
   ? [
     ["onnxruntime-node fp32 (native)", await node(fp32.bytes)],
     ["onnxruntime-node int8 (native)", await node(int8.bytes)],
@@ -91,13 +133,16 @@ const contenders: [string, Pick<Backend, "run">][] = values.set === "native"
       : []),
   ];
 
-// Correctness first: every int8 contender's top-1 equals fp32's, and ours equals the QDQ semantics.
+// Correctness first: every contender's top-1 beside the first row's (fp32; with
+// `--set qoperator`, native int8 on the same file, which ours must match).
 const reference = topK((await contenders[0][1].run(x, dims)).data, 5, []).map((p) => p.index);
 for (const [name, c] of contenders) {
   const top = topK((await c.run(x, dims)).data, 5, []).map((p) => p.index);
   console.log(
     `${name.padEnd(38)} top-5 ${top.join(",")}${
-      top[0] === reference[0] ? "" : "  (top-1 differs from fp32)"
+      top[0] === reference[0] || name.includes("synthetic fp32 file")
+        ? ""
+        : `  (top-1 differs from ${contenders[0][0]})`
     }`,
   );
 }
@@ -139,5 +184,25 @@ for (const [j, [name]] of contenders.entries()) {
       q.toFixed(1)
     } | ${(q / base10).toFixed(2)}x |`,
   );
+}
+if (values.json) {
+  const rows = contenders.map(([name], j) => ({
+    backend: name,
+    median_ms: median(times[j]),
+    p10_ms: p10(times[j]),
+    img_per_s: 1000 / median(times[j]),
+    vs_first: median(times[j]) / base,
+  }));
+  const record = {
+    command: `deno run -A bench/int8_speed.ts ${Deno.args.join(" ")}`,
+    date: new Date().toISOString(),
+    set: values.set ?? "web",
+    threads,
+    runs,
+    pause_ms: pause,
+    cores: navigator.hardwareConcurrency,
+    rows,
+  };
+  await Deno.writeTextFile(values.json, JSON.stringify(record, null, 2) + "\n");
 }
 Deno.exit(0);
