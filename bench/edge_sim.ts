@@ -35,7 +35,7 @@ import {
   type EdgeProfileName,
   estimateModelMemory,
   PROFILES,
-} from "../src/runtime/platform.ts";
+} from "../src/platform/mod.ts";
 
 const ROOT = new URL("../", import.meta.url);
 const MB = 1024 * 1024;

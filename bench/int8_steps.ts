@@ -11,7 +11,7 @@
  */
 import { parseArgs } from "node:util";
 import { decodeImage, preprocess } from "../src/image/mod.ts";
-import { partitionModel } from "../src/model/partition.ts";
+import { partitionModel } from "../src/graph/partition.ts";
 import { loadModel } from "../src/model/store.ts";
 import { type CustomKernel, kernelRegistry, type TensorValue } from "../src/runtime/custom_ops.ts";
 import { chainRun } from "../src/runtime/partitioned.ts";

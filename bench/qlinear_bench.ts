@@ -23,7 +23,7 @@
  * @module
  */
 import * as ort from "onnxruntime-web";
-import { quantizePerChannel } from "../src/model/quantize.ts";
+import { quantizePerChannel } from "../src/graph/quantize.ts";
 import {
   createQConvKernel,
   createQLinearKernel,

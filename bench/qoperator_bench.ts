@@ -21,8 +21,8 @@ import * as ort from "onnxruntime-web";
 import { createWasmBackend } from "../src/runtime/mod.ts";
 import type { Backend } from "../src/runtime/backend.ts";
 import { buildQOperatorAlexNet } from "../tests/model/_qoperator_models.ts";
-import { mulberry32 } from "../src/model/weights.ts";
-import { rewriteQOperator } from "../src/model/qoperator.ts";
+import { mulberry32 } from "../src/graph/weights.ts";
+import { rewriteQOperator } from "../src/graph/qoperator.ts";
 
 const { values } = parseArgs({
   args: Deno.args,

@@ -17,7 +17,7 @@
  */
 import { parseArgs } from "node:util";
 import * as ort from "onnxruntime-web";
-import { decodeModel, onnx } from "../src/model/_onnx.ts";
+import { decodeModel, onnx } from "../src/graph/onnx.ts";
 
 const MODES = ["bytes", "external-copy", "external-view", "external-view-release", "no-prepack"];
 const { values } = parseArgs({

@@ -6,9 +6,9 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { LOG_LEVELS, type LogLevel } from "./api/logger.ts";
+import { LOG_LEVELS, type LogLevel } from "./log.ts";
 import { BACKEND_REQUESTS, type BackendRequest } from "./runtime/select.ts";
-import { EDGE_PROFILES } from "./runtime/platform.ts";
+import { EDGE_PROFILES } from "./platform/mod.ts";
 
 const EDGE_PROFILE_NAMES: readonly string[] = [...EDGE_PROFILES, "local"];
 

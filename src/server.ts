@@ -44,7 +44,7 @@ import {
   type Platform,
   profileNamed,
   residentMemoryWarning,
-} from "./runtime/platform.ts";
+} from "./platform/mod.ts";
 
 /** A configured server: hand `fetch` to Deno.serve or to a platform's handler. */
 export interface AlexnetServer {

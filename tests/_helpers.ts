@@ -4,9 +4,9 @@
  */
 import { Classifier } from "../src/classify/mod.ts";
 import { loadClassifier } from "../src/classify/load.ts";
-import { encodeModel, floatTensor, floatValueInfo, node } from "../src/model/_onnx.ts";
+import { encodeModel, floatTensor, floatValueInfo, node } from "../src/graph/onnx.ts";
 import type { Manifest } from "../src/model/manifest.ts";
-import { heUniform, mulberry32 } from "../src/model/weights.ts";
+import { heUniform, mulberry32 } from "../src/graph/weights.ts";
 
 /** A fixture file's bytes. */
 export function fixture(name: string): Promise<Uint8Array<ArrayBuffer>> {

@@ -4,7 +4,7 @@
  * differences between two snapshots of a scene.
  */
 import { type DecodedImage, decodeImage, resizeRgba } from "../src/image/mod.ts";
-import { mulberry32 } from "../src/model/weights.ts";
+import { mulberry32 } from "../src/graph/weights.ts";
 
 /** The distinct real photos under tests/fixtures. */
 export const SOURCE_PHOTOS = [

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { createLogger } from "../src/api/mod.ts";
 import { parseConfig } from "../src/config.ts";
-import { LOCAL_PROFILE, type Platform, PROFILES } from "../src/runtime/platform.ts";
+import { LOCAL_PROFILE, type Platform, PROFILES } from "../src/platform/mod.ts";
 import { createServer } from "../src/server.ts";
 import { fixture, writeTinyModel } from "./_helpers.ts";
 

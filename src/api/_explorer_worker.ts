@@ -18,9 +18,9 @@
  * @module
  */
 import * as ort from "onnxruntime-web";
-import { decodeModel } from "../model/_onnx.ts";
-import { SerialQueue } from "../runtime/_serial_queue.ts";
-import { type GraphSummary, prefixModel, summarizeGraph } from "./_graph.ts";
+import { decodeModel } from "../graph/onnx.ts";
+import { SerialQueue } from "../host/serial_queue.ts";
+import { type GraphSummary, prefixModel, summarizeGraph } from "../graph/summary.ts";
 
 /** What `init` answers. */
 export type InitResult = GraphSummary;

@@ -12,7 +12,7 @@ import { notFound, onError } from "./errors.ts";
 import { explorerRoutes } from "./explorer.ts";
 import { healthRoutes } from "./health.ts";
 import { requestTimeout } from "./limits.ts";
-import { createLogger, type Logger } from "./logger.ts";
+import { createLogger, type Logger } from "../log.ts";
 import { requestLog } from "./logging.ts";
 import { metricsRoutes, recordMetrics, ServerMetrics } from "./metrics.ts";
 import { modelRoutes } from "./models.ts";

@@ -7,7 +7,7 @@
  * @module
  */
 import type { Context, MiddlewareHandler } from "hono";
-import type { Logger } from "./logger.ts";
+import type { Logger } from "../log.ts";
 import { requestIdOf } from "./request_id.ts";
 import type { ServerState } from "./state.ts";
 

@@ -12,6 +12,6 @@ export {
   type Logger,
   type LoggerOptions,
   type LogLevel,
-} from "./logger.ts";
+} from "../log.ts";
 export { ServerMetrics } from "./metrics.ts";
 export { REQUEST_ID_HEADER } from "./request_id.ts";

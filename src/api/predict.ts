@@ -4,8 +4,8 @@
  * @module
  */
 import { Hono } from "hono";
-import { QueueFullError } from "../runtime/_bounded_queue.ts";
-import { processCpuMs } from "../runtime/platform.ts";
+import { QueueFullError } from "../host/bounded_queue.ts";
+import { processCpuMs } from "../platform/mod.ts";
 import { errorResponse } from "./errors.ts";
 import { notReadyMessage } from "./health.ts";
 import { admission, bodyLimit, requestSignal, unavailable } from "./limits.ts";

@@ -177,12 +177,30 @@ export class Classifier {
   }
 
   /**
+   * Decodes and preprocesses one image into x: [3, H, W] as the model takes it,
+   * refusing it from its header when it is over `maxPixels`.
+   */
+  async prepareImage(
+    bytes: Uint8Array,
+    options: { maxPixels?: number; signal?: AbortSignal } = {},
+  ): Promise<Float32Array> {
+    const spec = this.#manifest.preprocessing;
+    options.signal?.throwIfAborted();
+    const image = await decodeImage(bytes, { maxPixels: options.maxPixels, fitFor: spec });
+    options.signal?.throwIfAborted();
+    return preprocess(image, spec);
+  }
+
+  /**
    * Runs a preprocessed batch x: [N, 3, H, W] and returns N rows of
    * probabilities (softmax applied when the model outputs logits).
    */
-  async infer(tensor: Float32Array, batch: number): Promise<Float32Array[]> {
-    const { width, height } = this.#manifest.preprocessing;
-    return this.#rows(await this.#backend.run(tensor, [batch, 3, height, width]), batch);
+  async infer(
+    tensor: Float32Array,
+    batch: number,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<Float32Array[]> {
+    return this.#rows(await this.inferRaw(tensor, batch, options), batch);
   }
 
   /** y: [N, K] as N rows of probabilities (softmax applied when the model outputs logits). */
@@ -205,8 +223,13 @@ export class Classifier {
    * const { data, dims } = await classifier.inferRaw(new Float32Array(3 * 224 * 224), 1);
    * ```
    */
-  inferRaw(tensor: Float32Array, batch: number): Promise<BackendOutput> {
+  inferRaw(
+    tensor: Float32Array,
+    batch: number,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<BackendOutput> {
     const { width, height } = this.#manifest.preprocessing;
+    options.signal?.throwIfAborted();
     return this.#backend.run(tensor, [batch, 3, height, width]);
   }
 

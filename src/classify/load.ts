@@ -12,7 +12,8 @@ import {
   loadModel,
   syntheticModel,
 } from "../model/store.ts";
-import { loopFixedBatch, resolveModelName } from "../model/zoo.ts";
+import { resolveModelName } from "../model/zoo.ts";
+import { loopFixedBatch } from "../runtime/fixed_batch.ts";
 import { type BackendRequest, createBackend } from "../runtime/select.ts";
 import type { Int8Mode, LrnMode } from "../runtime/custom_ops.ts";
 import { Classifier } from "./classifier.ts";

@@ -10,7 +10,7 @@ import { parseArgs } from "node:util";
 import { pathToFileURL } from "node:url";
 import { resolve } from "node:path";
 import { fetchModel, ModelFetchError, toSource } from "../model/fetch.ts";
-import { formatBytes } from "../model/_download.ts";
+import { formatBytes } from "../model/download.ts";
 import { DEFAULT_FETCH, findZooEntry, ZOO } from "../model/zoo.ts";
 
 const USAGE =

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { type DownloadProgress, formatBytes } from "./_download.ts";
+import { type DownloadProgress, formatBytes } from "./download.ts";
 
 /** Options of {@linkcode progressBar}. */
 export interface ProgressBarOptions {

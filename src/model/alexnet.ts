@@ -7,8 +7,8 @@
  * @module
  */
 import type onnxProto from "onnx-proto";
-import { encodeModel, floatTensor, floatValueInfo, node } from "./_onnx.ts";
-import { heUniform, mulberry32 } from "./weights.ts";
+import { encodeModel, floatTensor, floatValueInfo, node } from "../graph/onnx.ts";
+import { heUniform, mulberry32 } from "../graph/weights.ts";
 
 /** Input tensor name of the zoo's bvlcalexnet (and ours). */
 export const ALEXNET_INPUT = "data_0";

@@ -16,7 +16,7 @@ import {
   networkReason,
   sha256File,
   type SourceFailure,
-} from "./_download.ts";
+} from "./download.ts";
 import { progressBar } from "./_download_progress.ts";
 import { MODELS_DIR } from "./store.ts";
 import { findZooEntry, ZOO, type ZooEntry, zooManifestText } from "./zoo.ts";

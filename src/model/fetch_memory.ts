@@ -8,7 +8,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { formatBytes, ModelFetchError, networkReason, type SourceFailure } from "./_download.ts";
+import { formatBytes, ModelFetchError, networkReason, type SourceFailure } from "./download.ts";
 
 /** Options of {@linkcode fetchModelBytes}. */
 export interface FetchBytesOptions {

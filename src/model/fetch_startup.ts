@@ -22,7 +22,7 @@ import {
   sourcesFor,
   writeZooManifest,
 } from "./fetch.ts";
-import { formatBytes } from "./_download.ts";
+import { formatBytes } from "./download.ts";
 import { MODELS_DIR } from "./store.ts";
 import { DEFAULT_FETCH, findZooEntry, namedEntry, PREFERENCE, ZOO, type ZooEntry } from "./zoo.ts";
 

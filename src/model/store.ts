@@ -7,7 +7,7 @@
  */
 import { ClassifierError } from "../errors.ts";
 import { ALEXNET_INPUT, ALEXNET_OUTPUT, ALEXNET_PARAMETERS, buildAlexNet } from "./alexnet.ts";
-import { decodeModel } from "./_onnx.ts";
+import { decodeModel } from "../graph/onnx.ts";
 import {
   type Manifest,
   parseLabels,

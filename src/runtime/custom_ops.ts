@@ -5,8 +5,17 @@
  * @module
  */
 import type onnxProto from "onnx-proto";
-import type { KernelPart } from "../model/partition.ts";
+import type { KernelPart } from "../graph/partition.ts";
 import { createLrnKernel } from "./kernels/mod.ts";
+import type { ChainFactory, KernelFactory, KernelRegistry } from "./kernel_types.ts";
+
+export type {
+  ChainFactory,
+  CustomKernel,
+  KernelFactory,
+  KernelRegistry,
+  TensorValue,
+} from "./kernel_types.ts";
 import {
   KernelHelpers,
   qdqConvFactoryFor,
@@ -14,7 +23,7 @@ import {
   readQdqConv,
   type SharedInstance,
 } from "./qdq_ops.ts";
-import { instantiateQ, type QExports } from "./kernels/_q_wasm.ts";
+import { instantiateQ, type QExports } from "./kernels/q_wasm.ts";
 import { type ChainOp, createSplitChain } from "./kernels/split.ts";
 import type { LrnParams } from "./kernels/lrn_reference.ts";
 import type { ConvDims } from "./kernels/qconv_reference.ts";
@@ -25,46 +34,6 @@ import {
   reluFactory,
   softmaxFactory,
 } from "./float_ops.ts";
-
-/** A float32 tensor as our kernels see it. */
-export interface TensorValue {
-  data: Float32Array;
-  dims: readonly number[];
-}
-
-/** A kernel bound to one graph node. Not reentrant: callers run one at a time. */
-export interface CustomKernel {
-  /** Computes the node's outputs. Output buffers may be reused by the next call. */
-  run(inputs: TensorValue[]): TensorValue[];
-  /** Frees what the kernel holds (instances, helper threads); optional. */
-  release?(): void;
-}
-
-/**
- * Makes the kernel for one node (reads its attributes and weights once).
- * `accepts` says which nodes of its op type it takes (default: all).
- */
-export type KernelFactory = ((part: KernelPart) => Promise<CustomKernel>) & {
-  accepts?: (part: Pick<KernelPart, "node" | "absorbed" | "initializers">) => boolean;
-  /** True for quantized kernels that take over the Q/DQ nodes around their node. */
-  fusesQdq?: boolean;
-  /**
-   * True for float glue (MaxPool, Softmax, ...): taken only when then every node of the
-   * graph runs on our kernels (src/model/partition.ts, `wholeGraphOnly`).
-   */
-  wholeGraphOnly?: boolean;
-};
-
-/**
- * Makes one kernel for a run of kernel parts, each feeding only the next, from the
- * longest prefix it can take (at least two parts): undefined when it takes none.
- */
-export type ChainFactory = (
-  parts: KernelPart[],
-) => Promise<{ kernel: CustomKernel; taken: number } | undefined>;
-
-/** Op type -> kernel factory; `chain`, when set, fuses runs of kernels into one step. */
-export type KernelRegistry = ReadonlyMap<string, KernelFactory> & { readonly chain?: ChainFactory };
 
 function floatAttr(node: onnxProto.onnx.INodeProto, name: string, fallback: number): number {
   const a = node.attribute?.find((x) => x.name === name);
@@ -213,7 +182,7 @@ export function kernelRegistry(
     const threads = options.threads ?? 1;
     const helpers = threads > 1 ? new KernelHelpers(threads) : undefined;
     // One instance for the model's int8 layers: the per-call blocks are reused layer to
-    // layer instead of each kernel keeping its own (kernels/_q_wasm.ts).
+    // layer instead of each kernel keeping its own (kernels/q_wasm.ts).
     let instance: Promise<QExports> | undefined;
     const shared = () => {
       instance ??= instantiateQ("Cannot load the int8 kernels").catch((e) => {

@@ -5,7 +5,7 @@
  * @module
  */
 import * as ort from "onnxruntime-web";
-import type { Evaluate } from "../model/quantize.ts";
+import type { Evaluate } from "../graph/quantize.ts";
 import { availableCores } from "./wasm.ts";
 
 /**

@@ -7,8 +7,8 @@
  * @module
  */
 import type onnxProto from "onnx-proto";
-import type { KernelPart } from "../model/partition.ts";
-import type { KernelFactory } from "./custom_ops.ts";
+import type { KernelPart } from "../graph/partition.ts";
+import type { KernelFactory } from "./kernel_types.ts";
 import { createMaxPoolKernel } from "./kernels/maxpool_wasm.ts";
 import type { ConvDims } from "./kernels/qconv_reference.ts";
 import { softmaxLastAxis } from "./kernels/softmax.ts";

@@ -14,9 +14,8 @@
  */
 import { ClassifierError } from "../errors.ts";
 import type { Backend, BackendOutput } from "./backend.ts";
-import type { BackendOptions } from "./select.ts";
 import { availableCores } from "./wasm.ts";
-import { BoundedQueue } from "./_bounded_queue.ts";
+import { BoundedQueue } from "../host/bounded_queue.ts";
 
 type OrtNode = typeof import("onnxruntime-node");
 
@@ -35,6 +34,14 @@ function loadOrtNode(): Promise<OrtNode> {
   return loaded;
 }
 
+/** What the native backend takes: the graph's names, its threads and its queue. */
+export interface NativeBackendOptions {
+  inputName: string;
+  outputName: string;
+  threads?: number;
+  maxQueue?: number;
+}
+
 /**
  * Creates an onnxruntime-node session with `options.threads` intra-op threads
  * (default: the available cores), no inter-op parallelism and no spinning
@@ -49,7 +56,7 @@ function loadOrtNode(): Promise<OrtNode> {
  */
 export async function createNativeBackend(
   model: Uint8Array,
-  options: BackendOptions,
+  options: NativeBackendOptions,
 ): Promise<Backend> {
   const ort = await loadOrtNode();
   const threads = options.threads ?? availableCores();

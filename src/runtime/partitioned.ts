@@ -5,7 +5,7 @@
  * @module
  */
 import * as ort from "onnxruntime-web";
-import { type KernelPart, partitionModel } from "../model/partition.ts";
+import { type KernelPart, partitionModel } from "../graph/partition.ts";
 import type { CustomKernel, KernelRegistry, TensorValue } from "./custom_ops.ts";
 
 /** Makes an onnxruntime session for one graph part (`folded`: see GraphPart.folded). */

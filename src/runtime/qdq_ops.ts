@@ -24,13 +24,13 @@
  * @module
  */
 import type onnxProto from "onnx-proto";
-import type { KernelPart } from "../model/partition.ts";
-import { onnx, tensorValues } from "../model/_onnx.ts";
-import type { KernelFactory } from "./custom_ops.ts";
+import type { KernelPart } from "../graph/partition.ts";
+import { onnx, tensorValues } from "../graph/onnx.ts";
+import type { KernelFactory } from "./kernel_types.ts";
 import { createQConvKernel } from "./kernels/qconv_wasm.ts";
 import { createQLinearKernel } from "./kernels/qlinear_wasm.ts";
 import { createSplitConvKernel, createSplitLinearKernel, KernelHelpers } from "./kernels/split.ts";
-import type { QExports } from "./kernels/_q_wasm.ts";
+import type { QExports } from "./kernels/q_wasm.ts";
 
 /** Gives the instance the kernels of one model share (made on first use). */
 export type SharedInstance = () => Promise<QExports>;

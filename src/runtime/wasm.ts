@@ -9,9 +9,9 @@ import { ClassifierError } from "../errors.ts";
 import type { Backend, BackendOutput, GraphIo } from "./backend.ts";
 import { type Int8Mode, kernelRegistry, type LrnMode } from "./custom_ops.ts";
 import { PartitionedRunner } from "./partitioned.ts";
-import { BoundedQueue } from "./_bounded_queue.ts";
-import { decodeModel, onnx } from "../model/_onnx.ts";
-import { forInt8Kernels } from "../model/qoperator.ts";
+import { BoundedQueue } from "../host/bounded_queue.ts";
+import { decodeModel, onnx } from "../graph/onnx.ts";
+import { forInt8Kernels } from "../graph/qoperator.ts";
 
 /** Options for {@linkcode createWasmBackend}. */
 export interface WasmBackendOptions extends GraphIo {

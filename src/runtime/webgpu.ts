@@ -23,9 +23,9 @@ import { ClassifierError } from "../errors.ts";
 import type { Backend, BackendOutput } from "./backend.ts";
 import { type KernelRegistry, lrnFactory, type LrnMode } from "./custom_ops.ts";
 import { PartitionedRunner } from "./partitioned.ts";
-import { BoundedQueue } from "./_bounded_queue.ts";
+import { BoundedQueue } from "../host/bounded_queue.ts";
 import { createWasmBackend, type WasmBackendOptions } from "./wasm.ts";
-import { dequantizeForGpu } from "./_webgpu_dequantize.ts";
+import { dequantizeForGpu } from "../graph/webgpu_dequantize.ts";
 import { hasGpuDeviceNode } from "./_gpu_nodes.ts";
 
 /** What we use of `navigator.gpu`; tests pass stand-ins to force failures. */

@@ -17,7 +17,7 @@
 import { ClassifierError } from "../errors.ts";
 import type { Backend, BackendOutput } from "./backend.ts";
 import { availableCores, type WasmBackendOptions } from "./wasm.ts";
-import { QueueFullError } from "./_bounded_queue.ts";
+import { QueueFullError } from "../host/bounded_queue.ts";
 import type {
   PoolFailure,
   PoolImageTask,

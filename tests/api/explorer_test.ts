@@ -6,7 +6,7 @@ import { createApp, type ServerState } from "../../src/api/mod.ts";
 import { browserRoutes } from "../../src/api/browser.ts";
 import { explorerRoutes } from "../../src/api/explorer.ts";
 import { ExplorerEngine } from "../../src/api/_explorer_engine.ts";
-import { prefixModel, summarizeGraph, tensorValues } from "../../src/api/_graph.ts";
+import { prefixModel, summarizeGraph, tensorValues } from "../../src/graph/summary.ts";
 import { drawFeatureMaps, drawFilters } from "../../src/api/_grid.ts";
 import { findModelFiles, type ModelFiles } from "../../src/api/_model_files.ts";
 import { encodePng } from "../../src/api/_png.ts";
@@ -20,10 +20,10 @@ import {
   int64Tensor,
   node,
   onnx,
-} from "../../src/model/_onnx.ts";
+} from "../../src/graph/onnx.ts";
 import { ALEXNET_PARAMETERS, alexnetShapes, buildAlexNet } from "../../src/model/alexnet.ts";
-import { quantizeModel } from "../../src/model/quantize.ts";
-import { mulberry32 } from "../../src/model/weights.ts";
+import { quantizeModel } from "../../src/graph/quantize.ts";
+import { mulberry32 } from "../../src/graph/weights.ts";
 import { wasmEvaluator } from "../../src/runtime/evaluate.ts";
 import { buildTinyModel, fixture, syntheticClassifier, writeTinyModel } from "../_helpers.ts";
 

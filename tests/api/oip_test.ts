@@ -4,7 +4,7 @@ import { createApp, type ServerState } from "../../src/api/mod.ts";
 import type { Classifier } from "../../src/classify/mod.ts";
 import { loadClassifier } from "../../src/classify/load.ts";
 import { ensureSyntheticModel } from "../../src/model/store.ts";
-import { mulberry32 } from "../../src/model/weights.ts";
+import { mulberry32 } from "../../src/graph/weights.ts";
 import { buildTinyModel, fixture, syntheticClassifier, writeTinyModel } from "../_helpers.ts";
 
 const t = { sanitizeOps: false, sanitizeResources: false };

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { formatReport, runEdgeSim } from "../../bench/edge_sim.ts";
 import { ZOO_PREPROCESSING } from "../../src/model/zoo.ts";
-import { EDGE_PROFILES, PROFILES } from "../../src/runtime/platform.ts";
+import { EDGE_PROFILES, PROFILES } from "../../src/platform/mod.ts";
 import { writeTinyModel } from "../_helpers.ts";
 import { buildQOperatorAlexNet } from "../model/_qoperator_models.ts";
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { fetchModelBytes } from "../../src/model/fetch_memory.ts";
-import { ModelFetchError } from "../../src/model/_download.ts";
+import { ModelFetchError } from "../../src/model/download.ts";
 
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 

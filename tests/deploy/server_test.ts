@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { parseConfig } from "../../src/config.ts";
 import { createLogger } from "../../src/api/mod.ts";
-import { type Platform, PROFILES } from "../../src/runtime/platform.ts";
+import { type Platform, PROFILES } from "../../src/platform/mod.ts";
 import { createServer } from "../../src/server.ts";
 import { fixture, TINY_LABELS, writeTinyModel } from "../_helpers.ts";
 

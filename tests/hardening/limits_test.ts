@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { createApp, createLogger, ServerMetrics, type ServerState } from "../../src/api/mod.ts";
 import type { Classification, Classifier } from "../../src/classify/mod.ts";
-import { QueueFullError } from "../../src/runtime/_bounded_queue.ts";
+import { QueueFullError } from "../../src/host/bounded_queue.ts";
 
 const t = { sanitizeOps: false, sanitizeResources: false };
 const LIMIT = 64 * 1024;

@@ -26,9 +26,9 @@ import {
   floatValueInfo,
   int64Tensor,
   node,
-} from "../../src/model/_onnx.ts";
-import { onnx } from "../../src/model/_onnx.ts";
-import { heUniform, mulberry32 } from "../../src/model/weights.ts";
+} from "../../src/graph/onnx.ts";
+import { onnx } from "../../src/graph/onnx.ts";
+import { heUniform, mulberry32 } from "../../src/graph/weights.ts";
 
 type Tensor = onnxProto.onnx.ITensorProto;
 const DT = onnx.TensorProto.DataType;

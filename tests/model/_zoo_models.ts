@@ -11,9 +11,9 @@
  * Gemm 1000 -> Softmax -> y: [1, 1000]
  */
 import type onnxProto from "onnx-proto";
-import { encodeModel, floatTensor, floatValueInfo, node, onnx } from "../../src/model/_onnx.ts";
+import { encodeModel, floatTensor, floatValueInfo, node, onnx } from "../../src/graph/onnx.ts";
 import { findZooEntry, type ZooEntry, zooManifest } from "../../src/model/zoo.ts";
-import { heUniform, mulberry32 } from "../../src/model/weights.ts";
+import { heUniform, mulberry32 } from "../../src/graph/weights.ts";
 import { pinOf } from "./_fetch_servers.ts";
 
 /** The zoo's three encodings. */

@@ -7,7 +7,7 @@ import {
   alexnetShapes,
   buildAlexNet,
 } from "../../src/model/alexnet.ts";
-import { decodeModel } from "../../src/model/_onnx.ts";
+import { decodeModel } from "../../src/graph/onnx.ts";
 import { countParameters } from "../../src/model/store.ts";
 import { decodeImage, preprocess } from "../../src/image/mod.ts";
 import { TORCHVISION_PREPROCESSING } from "../../src/model/manifest.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { progressBar } from "../../src/model/_download_progress.ts";
-import type { DownloadProgress } from "../../src/model/_download.ts";
+import type { DownloadProgress } from "../../src/model/download.ts";
 import {
   fetchModel,
   mirrorUrl,

@@ -5,7 +5,7 @@ import {
   type DownloadProgress,
   ModelFetchError,
   sha256File,
-} from "../../src/model/_download.ts";
+} from "../../src/model/download.ts";
 import {
   loopbackFetch,
   pinOf,

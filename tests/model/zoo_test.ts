@@ -8,7 +8,6 @@ import type { Backend, BackendOutput } from "../../src/runtime/backend.ts";
 import {
   DEFAULT_FETCH,
   findZooEntry,
-  loopFixedBatch,
   namedEntry,
   PREFERENCE,
   resolveModelName,
@@ -17,6 +16,7 @@ import {
   zooManifest,
   zooManifestText,
 } from "../../src/model/zoo.ts";
+import { loopFixedBatch } from "../../src/runtime/fixed_batch.ts";
 import { buildZooInterfaceModel, type ZooEncoding, zooTestEntry } from "./_zoo_models.ts";
 import { writeZooManifest } from "../../src/model/fetch.ts";
 

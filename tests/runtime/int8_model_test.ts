@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import * as ort from "onnxruntime-web";
 import { decodeImage, preprocess } from "../../src/image/mod.ts";
-import { partitionModel } from "../../src/model/partition.ts";
-import { onnx } from "../../src/model/_onnx.ts";
+import { partitionModel } from "../../src/graph/partition.ts";
+import { onnx } from "../../src/graph/onnx.ts";
 import { kernelRegistry } from "../../src/runtime/custom_ops.ts";
-import { quantizeModel, type QuantizeOptions } from "../../src/model/quantize.ts";
+import { quantizeModel, type QuantizeOptions } from "../../src/graph/quantize.ts";
 import { ensureSyntheticModel, loadModel } from "../../src/model/store.ts";
 import { createWasmBackend } from "../../src/runtime/mod.ts";
 import { wasmEvaluator } from "../../src/runtime/evaluate.ts";

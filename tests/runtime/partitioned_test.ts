@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import * as ort from "onnxruntime-web";
-import { encodeModel, floatValueInfo, node } from "../../src/model/_onnx.ts";
+import { encodeModel, floatValueInfo, node } from "../../src/graph/onnx.ts";
 import {
   type ChainFactory,
   type CustomKernel,

@@ -4,13 +4,13 @@ import * as ort from "onnxruntime-web";
 import { createApp } from "../../src/api/mod.ts";
 import { Classifier } from "../../src/classify/mod.ts";
 import { decodeImage, preprocess } from "../../src/image/mod.ts";
-import { encodeModel, floatTensor, floatValueInfo, node, onnx } from "../../src/model/_onnx.ts";
+import { encodeModel, floatTensor, floatValueInfo, node, onnx } from "../../src/graph/onnx.ts";
 import { ensureSyntheticModel, loadModel } from "../../src/model/store.ts";
-import { heUniform, mulberry32 } from "../../src/model/weights.ts";
+import { heUniform, mulberry32 } from "../../src/graph/weights.ts";
 import type { Backend } from "../../src/runtime/backend.ts";
 import { createBackend, createWasmBackend } from "../../src/runtime/mod.ts";
 import { createWebGpuBackend, type GpuEntry } from "../../src/runtime/webgpu.ts";
-import { dequantizeForGpu, dequantizeValues } from "../../src/runtime/_webgpu_dequantize.ts";
+import { dequantizeForGpu, dequantizeValues } from "../../src/graph/webgpu_dequantize.ts";
 import { buildTinyModel, fixture, writeTinyModel } from "../_helpers.ts";
 
 const t = { sanitizeOps: false, sanitizeResources: false };

@@ -5,7 +5,7 @@ import { loadClassifier } from "../../src/classify/load.ts";
 import { parseConfig } from "../../src/config.ts";
 import { ClassifierError } from "../../src/errors.ts";
 import { loadModel } from "../../src/model/store.ts";
-import { QueueFullError } from "../../src/runtime/_bounded_queue.ts";
+import { QueueFullError } from "../../src/host/bounded_queue.ts";
 import { createBackend, createWasmBackend } from "../../src/runtime/mod.ts";
 import {
   createInferenceWorkerBackend,

@@ -13,7 +13,7 @@
  *
  * @module
  */
-import type { QExports } from "./_q_wasm.ts";
+import type { QExports } from "./q_wasm.ts";
 import { createLrnKernel, type LrnKernel } from "./lrn_wasm.ts";
 import type { LrnParams } from "./lrn_reference.ts";
 import { createMaxPoolKernel, type MaxPoolKernel } from "./maxpool_wasm.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 import { CONTROL } from "./_split_protocol.ts";
-import type { QExports } from "./_q_wasm.ts";
+import type { QExports } from "./q_wasm.ts";
 import {
   chainInChannels,
   type ChainOp,

@@ -17,7 +17,7 @@ import { createQLinearKernel, type QLinearKernel } from "./qlinear_wasm.ts";
 import type { QConvWeights } from "./qconv_reference.ts";
 import type { QLinearWeights } from "./qlinear_reference.ts";
 import { CONTROL, spinFor } from "./_split_protocol.ts";
-import { instantiateQ, type QExports } from "./_q_wasm.ts";
+import { instantiateQ, type QExports } from "./q_wasm.ts";
 import { type ChainSlice, createChainSlice } from "./_split_chain.ts";
 
 type Piece =

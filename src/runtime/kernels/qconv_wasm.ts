@@ -17,7 +17,7 @@ import {
   type QExports,
   staticFloats,
   type WasmSource,
-} from "./_q_wasm.ts";
+} from "./q_wasm.ts";
 import {
   checkQConvWeights,
   type ConvDims,

@@ -17,7 +17,7 @@ import {
   type QExports,
   staticFloats,
   type WasmSource,
-} from "./_q_wasm.ts";
+} from "./q_wasm.ts";
 import type { QLinearWeights } from "./qlinear_reference.ts";
 
 /** Options for {@linkcode createQLinearKernel}: the layer, and where the module comes from. */

@@ -20,7 +20,7 @@
  * @module
  */
 import { CONTROL } from "./_split_protocol.ts";
-import type { QExports } from "./_q_wasm.ts";
+import type { QExports } from "./q_wasm.ts";
 import type { ChainOp } from "./_split_chain.ts";
 import { createSplitChain, type SplitChainKernel } from "./_split_chain_kernel.ts";
 import { KernelHelpers } from "./_split_helpers.ts";

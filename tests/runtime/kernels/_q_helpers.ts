@@ -7,7 +7,7 @@
  */
 import * as ort from "onnxruntime-web";
 import type onnxProto from "onnx-proto";
-import { encodeModel, floatTensor, floatValueInfo, node, onnx } from "../../../src/model/_onnx.ts";
+import { encodeModel, floatTensor, floatValueInfo, node, onnx } from "../../../src/graph/onnx.ts";
 
 /**
  * Deterministic uniform numbers in [0, 1) (mulberry32), so a failure reproduces.

@@ -16,7 +16,7 @@ import {
 } from "../../../src/runtime/kernels/split.ts";
 import type { ConvDims } from "../../../src/runtime/kernels/qconv_reference.ts";
 import { planChain } from "../../../src/runtime/kernels/_split_chain.ts";
-import { instantiateQ } from "../../../src/runtime/kernels/_q_wasm.ts";
+import { instantiateQ } from "../../../src/runtime/kernels/q_wasm.ts";
 import { createLrnKernel, createMaxPoolKernel } from "../../../src/runtime/kernels/mod.ts";
 import { mismatches, randomFloats, randomInts } from "./_q_helpers.ts";
 
@@ -153,7 +153,7 @@ Deno.test("one thread splits nothing", async () => {
 });
 
 Deno.test("kernels sharing one instance give the same bits as their own instances and reuse blocks", async () => {
-  const { instantiateQ } = await import("../../../src/runtime/kernels/_q_wasm.ts");
+  const { instantiateQ } = await import("../../../src/runtime/kernels/q_wasm.ts");
   const instance = await instantiateQ("test");
   const convLayer = randomConv([16, 3, 3, 3], { pads: [1, 1, 1, 1] }, 11);
   const fcLayer: QLinearWeights = {

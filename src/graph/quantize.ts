@@ -33,7 +33,7 @@
  * @module
  */
 import type onnxProto from "onnx-proto";
-import { decodeModel, node, onnx, OPSET, tensorValues } from "./_onnx.ts";
+import { decodeModel, node, onnx, OPSET, tensorValues } from "./onnx.ts";
 import { applySmoothing, smoothPairs, smoothScales } from "./_quantize_smooth.ts";
 import { type ConvGeometry, gptqRound, im2colRows } from "./_quantize_gptq.ts";
 import { mulberry32 } from "./weights.ts";

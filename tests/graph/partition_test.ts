@@ -10,10 +10,10 @@ import {
   int64Tensor,
   node,
   onnx,
-} from "../../src/model/_onnx.ts";
-import { partitionModel } from "../../src/model/partition.ts";
+} from "../../src/graph/onnx.ts";
+import { partitionModel } from "../../src/graph/partition.ts";
 import { countParameters } from "../../src/model/store.ts";
-import { heUniform, mulberry32 } from "../../src/model/weights.ts";
+import { heUniform, mulberry32 } from "../../src/graph/weights.ts";
 import { kernelRegistry } from "../../src/runtime/custom_ops.ts";
 import { PartitionedRunner } from "../../src/runtime/partitioned.ts";
 

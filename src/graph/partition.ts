@@ -11,7 +11,7 @@
  * @module
  */
 import type onnxProto from "onnx-proto";
-import { decodeModel, floatTensor, onnx, tensorValues } from "./_onnx.ts";
+import { decodeModel, floatTensor, onnx, tensorValues } from "./onnx.ts";
 
 type NodeProto = onnxProto.onnx.INodeProto;
 type ValueInfo = onnxProto.onnx.IValueInfoProto;

@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import * as ort from "onnxruntime-web";
 import { buildAlexNet } from "../../src/model/alexnet.ts";
-import { decodeModel, node, onnx } from "../../src/model/_onnx.ts";
-import { isQOperator, rewriteQOperator, rewriteQOperatorAsync } from "../../src/model/qoperator.ts";
+import { decodeModel, node, onnx } from "../../src/graph/onnx.ts";
+import { isQOperator, rewriteQOperator, rewriteQOperatorAsync } from "../../src/graph/qoperator.ts";
 import { kernelRegistry } from "../../src/runtime/custom_ops.ts";
 import { PartitionedRunner } from "../../src/runtime/partitioned.ts";
 import { createWasmBackend } from "../../src/runtime/mod.ts";
-import { buildQOperatorAlexNet, type QOperatorAlexNetOptions } from "./_qoperator_models.ts";
+import { buildQOperatorAlexNet, type QOperatorAlexNetOptions } from "../model/_qoperator_models.ts";
 
 const t = { sanitizeOps: false, sanitizeResources: false };
 const io = { inputName: "data_0", outputName: "softmaxout_1" };

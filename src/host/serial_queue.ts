@@ -1,4 +1,4 @@
-import { BoundedQueue } from "./_bounded_queue.ts";
+import { BoundedQueue } from "./bounded_queue.ts";
 
 /**
  * Runs async tasks one at a time, in arrival order: a {@linkcode BoundedQueue}

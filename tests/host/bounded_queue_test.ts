@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { BoundedQueue, QueueFullError } from "../../src/runtime/_bounded_queue.ts";
-import { SerialQueue } from "../../src/runtime/_serial_queue.ts";
+import { BoundedQueue, QueueFullError } from "../../src/host/bounded_queue.ts";
+import { SerialQueue } from "../../src/host/serial_queue.ts";
 
 const tick = () => new Promise((r) => setTimeout(r, 1));
 

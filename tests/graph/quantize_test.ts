@@ -1,21 +1,21 @@
 import assert from "node:assert/strict";
 import * as ort from "onnxruntime-web";
 import { preprocess } from "../../src/image/mod.ts";
-import { decodeModel, onnx } from "../../src/model/_onnx.ts";
+import { decodeModel, onnx } from "../../src/graph/onnx.ts";
 import {
   biasCorrect,
   quantizeModel,
   quantizePerChannel,
   uint8Params,
-} from "../../src/model/quantize.ts";
-import { gptqRound, invertSpd } from "../../src/model/_quantize_gptq.ts";
-import { applySmoothing, smoothPairs, smoothScales } from "../../src/model/_quantize_smooth.ts";
+} from "../../src/graph/quantize.ts";
+import { gptqRound, invertSpd } from "../../src/graph/_quantize_gptq.ts";
+import { applySmoothing, smoothPairs, smoothScales } from "../../src/graph/_quantize_smooth.ts";
 import { ensureSyntheticModel, loadModel } from "../../src/model/store.ts";
 import { wasmEvaluator } from "../../src/runtime/evaluate.ts";
 import { topK } from "../../src/classify/mod.ts";
 import { realisticPhotos } from "../_photos.ts";
 import { buildTinyModel } from "../_helpers.ts";
-import { mulberry32 } from "../../src/model/weights.ts";
+import { mulberry32 } from "../../src/graph/weights.ts";
 
 const t = { sanitizeOps: false, sanitizeResources: false };
 const onnxEncode = (m: ReturnType<typeof decodeModel>) => onnx.ModelProto.encode(m).finish();

@@ -11,7 +11,7 @@ import {
   profileNamed,
   PROFILES,
   residentMemoryWarning,
-} from "../../src/runtime/platform.ts";
+} from "../../src/platform/mod.ts";
 
 const MB = 1024 * 1024;
 const envOf = (vars: Record<string, string>) => (key: string) => vars[key];

@@ -14,7 +14,7 @@
  * @module
  */
 import type onnxProto from "onnx-proto";
-import { floatTensor, onnx, tensorValues } from "./_onnx.ts";
+import { floatTensor, onnx, tensorValues } from "./onnx.ts";
 
 type NodeProto = onnxProto.onnx.INodeProto;
 type TensorProto = onnxProto.onnx.ITensorProto;

@@ -13,7 +13,7 @@
  * @module
  */
 import type onnxProto from "onnx-proto";
-import { onnx } from "../model/_onnx.ts";
+import { onnx } from "./onnx.ts";
 
 type ModelProto = onnxProto.onnx.IModelProto;
 type NodeProto = onnxProto.onnx.INodeProto;

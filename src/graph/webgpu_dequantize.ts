@@ -21,7 +21,7 @@
  * @module
  */
 import type onnxProto from "onnx-proto";
-import { decodeModel, floatTensor, onnx, tensorValues } from "../model/_onnx.ts";
+import { decodeModel, floatTensor, onnx, tensorValues } from "./onnx.ts";
 
 type NodeProto = onnxProto.onnx.INodeProto;
 type TensorProto = onnxProto.onnx.ITensorProto;

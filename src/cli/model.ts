@@ -5,7 +5,7 @@
  * @module
  */
 import { parseConfig } from "../config.ts";
-import { ensureSyntheticModel } from "./store.ts";
+import { ensureSyntheticModel } from "../model/store.ts";
 
 if (import.meta.main) {
   const { seed } = parseConfig(Deno.args, (k) => Deno.env.get(k));

@@ -34,7 +34,7 @@
  * @module
  */
 import type onnxProto from "onnx-proto";
-import { decodeModel, onnx, tensorValues } from "./_onnx.ts";
+import { decodeModel, onnx, tensorValues } from "./onnx.ts";
 
 type NodeProto = onnxProto.onnx.INodeProto;
 type TensorProto = onnxProto.onnx.ITensorProto;
@@ -86,7 +86,7 @@ export interface QOperatorRewrite {
  * @example
  * ```ts
  * import { isQOperator } from "./qoperator.ts";
- * import { buildAlexNet } from "./alexnet.ts";
+ * import { buildAlexNet } from "../model/alexnet.ts";
  *
  * isQOperator(buildAlexNet({ inputSize: 67 })); // false
  * ```
