@@ -13,9 +13,13 @@
  * tests' builder's AlexNet (tests/model/_qoperator_models.ts, random weights, the zoo's
  * structure), made once into models/alexnet-synthetic-qoperator.onnx (~30 s).
  *
+ * `--write NAME` adds this run's table to bench/results/NAME-<date>.json (the shape of
+ * bench/_results.ts, rendered by `deno task bench:report`): one table per thread count
+ * and set, so the 1- and 2-thread runs of one day share a file.
+ *
  *   deno run -A bench/int8_speed.ts [--threads N] [--runs 30] [--set web|native|qoperator]
  *                                   [--pause 20] [--also models/other-int8.json]
- *                                   [--json bench/results/int8-....json]
+ *                                   [--write int8-native]
  *
  * Needs models/alexnet-synthetic.onnx (deno task model) and
  * models/alexnet-synthetic-int8.onnx (deno task quantize).
@@ -29,6 +33,7 @@ import { decodeImage, preprocess } from "../src/image/mod.ts";
 import { loadModel } from "../src/model/store.ts";
 import { availableCores, type Backend, createWasmBackend } from "../src/runtime/mod.ts";
 import { buildQOperatorAlexNet } from "../tests/model/_qoperator_models.ts";
+import { type BenchResult, commitLine, machineLine, type ResultTable } from "./_results.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -39,8 +44,8 @@ const { values } = parseArgs({
     pause: { type: "string" },
     // Another int8 manifest to time beside the default one (e.g. another layout).
     also: { type: "string" },
-    // Where to write the table as JSON (bench/results/...).
-    json: { type: "string" },
+    // Write the table into a bench:report result (bench/_results.ts) named this.
+    write: { type: "string" },
   },
 });
 const runs = Number(values.runs ?? 30);
@@ -185,24 +190,51 @@ for (const [j, [name]] of contenders.entries()) {
     } | ${(q / base10).toFixed(2)}x |`,
   );
 }
-if (values.json) {
-  const rows = contenders.map(([name], j) => ({
-    backend: name,
-    median_ms: median(times[j]),
-    p10_ms: p10(times[j]),
-    img_per_s: 1000 / median(times[j]),
-    vs_first: median(times[j]) / base,
-  }));
-  const record = {
-    command: `deno run -A bench/int8_speed.ts ${Deno.args.join(" ")}`,
-    date: new Date().toISOString(),
-    set: values.set ?? "web",
-    threads,
-    runs,
-    pause_ms: pause,
-    cores: navigator.hardwareConcurrency,
-    rows,
-  };
-  await Deno.writeTextFile(values.json, JSON.stringify(record, null, 2) + "\n");
-}
+if (values.write) await writeTable(values.set ?? "web", values.write);
 Deno.exit(0);
+
+/** This run's table, added to (or replacing its thread count's in) today's result file. */
+async function writeTable(set: string, bench: string): Promise<void> {
+  const table: ResultTable = {
+    caption: `--set ${set}, ${threads} thread${threads > 1 ? "s" : ""}: ${runs} interleaved runs ` +
+      `(${pause} ms pause before each), ${new Date().toISOString().slice(0, 16)}Z`,
+    columns: ["backend", "median ms", "img/s", `vs first row`, "p10 ms", "p10 vs first row"],
+    rows: contenders.map(([name], j) => {
+      const [m, q] = [median(times[j]), p10(times[j])];
+      return [
+        name,
+        m.toFixed(1),
+        (1000 / m).toFixed(1),
+        (m / base).toFixed(2),
+        q.toFixed(1),
+        (q / base10).toFixed(2),
+      ];
+    }),
+  };
+  const date = new Date().toISOString().slice(0, 16) + "Z";
+  const url = new URL(`./results/${bench}-${date.slice(0, 10)}.json`, import.meta.url);
+  const old = await Deno.readTextFile(url).then((t) => JSON.parse(t) as BenchResult).catch(() =>
+    undefined
+  );
+  const key = table.caption.slice(0, table.caption.indexOf(":"));
+  const tables = [...(old?.tables ?? []).filter((t) => !t.caption.startsWith(`${key}:`)), table]
+    .sort((a, b) => a.caption.localeCompare(b.caption));
+  const result: BenchResult = {
+    bench,
+    title: "int8: ours vs native onnxruntime int8 on one QOperator file",
+    date,
+    commit: await commitLine(),
+    machine: machineLine(),
+    command:
+      "deno task bench:int8 (bench/int8_speed.ts --set qoperator --threads 1|2 --write int8-native)",
+    notes: [
+      "The tests' QOperator AlexNet (tests/model/_qoperator_models.ts: the zoo's bvlcalexnet-12-int8 " +
+      "structure, QLinearConv, QLinearMatMul + QLinearAdd, random weights), run by onnxruntime-node's " +
+      "native int8 kernels and by ours (rewritten at load, src/graph/qoperator.ts) in one process, " +
+      "interleaved; onnxruntime-web fp32 on the synthetic fp32 AlexNet beside them. Top-1 of ours is " +
+      "checked equal to native's first. The machine is a shared 2-core VM: compare within a table.",
+    ],
+    tables,
+  };
+  await Deno.writeTextFile(url, JSON.stringify(result, null, 2) + "\n");
+}
