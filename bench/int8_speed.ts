@@ -197,7 +197,8 @@ Deno.exit(0);
 async function writeTable(set: string, bench: string): Promise<void> {
   const table: ResultTable = {
     caption: `--set ${set}, ${threads} thread${threads > 1 ? "s" : ""}: ${runs} interleaved runs ` +
-      `(${pause} ms pause before each), ${new Date().toISOString().slice(0, 16)}Z`,
+      `(${pause} ms pause before each), ${new Date().toISOString().slice(0, 16)}Z, ` +
+      `load average ${loadAverage()} (other jobs share the cores)`,
     columns: ["backend", "median ms", "img/s", `vs first row`, "p10 ms", "p10 vs first row"],
     rows: contenders.map(([name], j) => {
       const [m, q] = [median(times[j]), p10(times[j])];
@@ -237,4 +238,13 @@ async function writeTable(set: string, bench: string): Promise<void> {
     tables,
   };
   await Deno.writeTextFile(url, JSON.stringify(result, null, 2) + "\n");
+}
+
+/** The 1-minute load average (Linux), or "unknown". */
+function loadAverage(): string {
+  try {
+    return Deno.readTextFileSync("/proc/loadavg").split(" ")[0];
+  } catch {
+    return "unknown";
+  }
 }
