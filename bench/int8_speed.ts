@@ -26,6 +26,7 @@
  *
  * @module
  */
+import process from "node:process";
 import { parseArgs } from "node:util";
 import * as ortNode from "onnxruntime-node";
 import { topK } from "../src/classify/mod.ts";
@@ -153,6 +154,14 @@ for (const [name, c] of contenders) {
 }
 
 const times = contenders.map(() => [] as number[]);
+// CPU time of the whole process per run (every thread: ours' helper Worker, onnxruntime's
+// pools): what a run costs, and at 1 thread its time without the waits a loaded
+// machine adds (other jobs share these cores).
+const cpuTimes = contenders.map(() => [] as number[]);
+const cpuMs = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
 // Long warm-up: onnxruntime-web at 2 threads runs ~2.5x slower for its first ~20 runs.
 for (let i = 0; i < 25; i++) for (const [, c] of contenders) await c.run(x, dims);
 // Each timed run starts after a 20 ms pause, for every contender: right after an
@@ -163,9 +172,10 @@ const pause = Number(values.pause ?? 20);
 for (let i = 0; i < runs; i++) {
   for (const [j, [, c]] of contenders.entries()) {
     if (pause > 0) await new Promise((r) => setTimeout(r, pause));
-    const t = performance.now();
+    const [t, c0] = [performance.now(), cpuMs()];
     await c.run(x, dims);
     times[j].push(performance.now() - t);
+    cpuTimes[j].push(cpuMs() - c0);
   }
 }
 const base = median(times[0]);
@@ -179,15 +189,18 @@ console.log(
 const p10 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 10)];
 const base10 = p10(times[0]);
 console.log(
-  `| backend | median ms | img/s | vs ${contenders[0][0]} | p10 ms | p10 vs ${contenders[0][0]} |`,
+  `| backend | median ms | img/s | vs ${contenders[0][0]} | p10 ms | p10 vs ${
+    contenders[0][0]
+  } | CPU ms | CPU vs first |`,
 );
-console.log("|---|---|---|---|---|---|");
+const baseCpu = median(cpuTimes[0]);
+console.log("|---|---|---|---|---|---|---|---|");
 for (const [j, [name]] of contenders.entries()) {
-  const [m, q] = [median(times[j]), p10(times[j])];
+  const [m, q, c] = [median(times[j]), p10(times[j]), median(cpuTimes[j])];
   console.log(
     `| ${name} | ${m.toFixed(1)} | ${(1000 / m).toFixed(1)} | ${(m / base).toFixed(2)}x | ${
       q.toFixed(1)
-    } | ${(q / base10).toFixed(2)}x |`,
+    } | ${(q / base10).toFixed(2)}x | ${c.toFixed(1)} | ${(c / baseCpu).toFixed(2)}x |`,
   );
 }
 if (values.write) await writeTable(values.set ?? "web", values.write);
@@ -199,9 +212,18 @@ async function writeTable(set: string, bench: string): Promise<void> {
     caption: `--set ${set}, ${threads} thread${threads > 1 ? "s" : ""}: ${runs} interleaved runs ` +
       `(${pause} ms pause before each), ${new Date().toISOString().slice(0, 16)}Z, ` +
       `load average ${loadAverage()} (other jobs share the cores)`,
-    columns: ["backend", "median ms", "img/s", `vs first row`, "p10 ms", "p10 vs first row"],
+    columns: [
+      "backend",
+      "median ms",
+      "img/s",
+      "vs first row",
+      "p10 ms",
+      "p10 vs first row",
+      "CPU ms (all threads)",
+      "CPU vs first row",
+    ],
     rows: contenders.map(([name], j) => {
-      const [m, q] = [median(times[j]), p10(times[j])];
+      const [m, q, c] = [median(times[j]), p10(times[j]), median(cpuTimes[j])];
       return [
         name,
         m.toFixed(1),
@@ -209,6 +231,8 @@ async function writeTable(set: string, bench: string): Promise<void> {
         (m / base).toFixed(2),
         q.toFixed(1),
         (q / base10).toFixed(2),
+        c.toFixed(1),
+        (c / baseCpu).toFixed(2),
       ];
     }),
   };
@@ -233,7 +257,9 @@ async function writeTable(set: string, bench: string): Promise<void> {
       "structure, QLinearConv, QLinearMatMul + QLinearAdd, random weights), run by onnxruntime-node's " +
       "native int8 kernels and by ours (rewritten at load, src/graph/qoperator.ts) in one process, " +
       "interleaved; onnxruntime-web fp32 on the synthetic fp32 AlexNet beside them. Top-1 of ours is " +
-      "checked equal to native's first. The machine is a shared 2-core VM: compare within a table.",
+      "checked equal to native's first. The machine is a shared 2-core VM: compare within a table. " +
+      "CPU ms is the process's CPU time per run (all its threads, median): at 1 thread it is the " +
+      "run's time without the waits other jobs add; at 2 threads, what a run costs in total.",
     ],
     tables,
   };
