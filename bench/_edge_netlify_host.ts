@@ -1,13 +1,19 @@
 /**
  * Netlify's side of `deno task edge:sim --profile=netlify`: serves the edge
  * function (deploy/netlify/edge-functions/alexnet.ts) on the paths of its
- * `config`, and static/ on the others as Netlify's CDN publishes it.
+ * `config`, and static/ on the others as Netlify's CDN publishes it. Both come
+ * from `EDGE_SIM_ROOT` (deploy:check's copy of the upload set), else this checkout.
  *
  * @module
  */
-import alexnet, { config } from "../deploy/netlify/edge-functions/alexnet.ts";
+const ROOT = Deno.env.get("EDGE_SIM_ROOT")
+  ? new URL(`file://${Deno.env.get("EDGE_SIM_ROOT")!.replace(/\/?$/, "/")}`)
+  : new URL("../", import.meta.url);
+const { default: alexnet, config } = await import(
+  new URL("deploy/netlify/edge-functions/alexnet.ts", ROOT).href
+) as typeof import("../deploy/netlify/edge-functions/alexnet.ts");
 
-const STATIC = new URL("../static/", import.meta.url);
+const STATIC = new URL("static/", ROOT);
 const patterns = config.path.map((pathname) => new URLPattern({ pathname }));
 const TYPES: Record<string, string> = {
   html: "text/html; charset=utf-8",

@@ -1,12 +1,14 @@
 /**
  * `deno task edge:sim --profile=deno-deploy|netlify|supabase`: the server
  * under an edge platform's constraints, driven, and measured against the
- * platform's budgets (src/runtime/platform.ts).
+ * platform's budgets (src/platform/mod.ts).
  *
  * The server runs in its own process through the platform's entrypoint
  * (main.ts; deploy/netlify's edge function behind a CDN stand-in; deploy/
  * supabase's function under /alexnet) with only --allow-net, --allow-read and
- * --allow-env (so the filesystem is read-only and nothing else is reachable),
+ * --allow-env (so the filesystem is read-only and nothing else is reachable;
+ * `root` + `readOnlyRoot` run it from another folder, such as deploy:check's
+ * copy of the upload set, with --allow-read limited to that folder),
  * no Worker constructor (bench/_edge_preload.ts), `EDGE_PROFILE` set. Deno
  * Deploy reads the model from the deployment's files; Netlify and Supabase
  * fetch it at cold start from a loopback URL served here, verified by sha256.
@@ -17,7 +19,12 @@
  * server's CPU until ready: /proc/<pid>/stat),
  * peak RSS against the cap, CPU ms per /predict (the server's own
  * `timings_ms.cpu`, p50/p95) against the budget, longest event-loop block
- * before and after start-up, and whether /predict and the page worked.
+ * before and after start-up, and whether /predict, the page and the page's
+ * in-browser runtime (/vendor/ort/*) worked. A budget a platform does not
+ * document (Deno Deploy's CPU per request) is reported as "none documented".
+ *
+ * On a fresh clone there is no int8 model: `--model int8` (the default) then
+ * makes the synthetic one with our quantizer (`deno task quantize`) first.
  *
  * ```sh
  * deno task edge:sim --profile=netlify                 # int8 model, 20 requests
@@ -57,6 +64,18 @@ export interface EdgeSimOptions {
   env?: Record<string, string>;
   /** Kill the server when its sampled RSS passes the cap, as the platform would (default false: report only). */
   killAtCap?: boolean;
+  /** The folder the server runs from (its deno.json, entrypoints and page); default this checkout. */
+  root?: URL;
+  /** Grant --allow-read to `root` only (default false: read anywhere). */
+  readOnlyRoot?: boolean;
+  /**
+   * Deno Deploy only: read the model from the deployment's files (default), or fetch it at cold
+   * start from a URL as the other platforms do (models are git-ignored, so `deno deploy` never
+   * uploads them).
+   */
+  modelFrom?: "files" | "url";
+  /** Override the profile's memory cap (bytes), as EDGE_MEMORY_MB does for the server. */
+  memoryBytes?: number;
 }
 
 /** What one simulation measured. */
@@ -74,7 +93,7 @@ export interface EdgeSimReport {
   coldStartCpuMs: number | null;
   /** Peak resident memory (VmHWM, else the highest sample), bytes. */
   peakRssBytes: number;
-  /** The server's own estimate before loading (src/runtime/platform.ts), for comparison. */
+  /** The server's own estimate before loading (src/platform/mod.ts), for comparison. */
   estimateBytes: number;
   capBytes: number;
   /** Killed for passing the cap, as the platform would. */
@@ -85,12 +104,16 @@ export interface EdgeSimReport {
   cpuMs: { first: number | null; p50: number | null; p95: number | null; max: number | null };
   /** Wall ms per /predict (client side), first request left out. */
   wallMs: { p50: number | null; p95: number | null };
-  cpuBudgetMs: number;
+  /** The profile's CPU budget per request, ms; null where the platform documents none. */
+  cpuBudgetMs: number | null;
   /** Longest event-loop blocks, ms: while starting, and after /readyz turned 200. */
   blockMs: { startup: number; afterStart: number };
-  maxBlockMs: number;
+  /** The profile's event-loop limit, ms; null where the platform documents none. */
+  maxBlockMs: number | null;
   /** The page answered 200 HTML and its script 200. */
   pageOk: boolean;
+  /** The page's in-browser runtime (/vendor/ort/ES module and WebAssembly) answered 200. */
+  ortOk: boolean;
   /** Every /predict answered 200 with predictions and a CPU time. */
   predictOk: boolean;
   predictStatuses: number[];
@@ -130,6 +153,28 @@ function serveFile(path: string): { url: string; close(): Promise<void> } {
   return { url: `http://127.0.0.1:${server.addr.port}/${name}`, close: () => server.shutdown() };
 }
 
+/** Whether the page's in-browser runtime is served: an ES module and its WebAssembly. */
+async function ortServed(url: string): Promise<boolean> {
+  let ok = true;
+  for (const [file, type] of ORT_FILES) {
+    const res = await fetch(`${url}/vendor/ort/${file}`).catch(() => undefined);
+    const body = new Uint8Array(await res?.arrayBuffer().catch(() => undefined) ?? []);
+    const wasm = file.endsWith(".wasm");
+    ok &&= res?.status === 200 && (res.headers.get("content-type") ?? "").startsWith(type) &&
+      (wasm
+        ? body[0] === 0 && body[1] === 0x61 && body[2] === 0x73 && body[3] === 0x6d
+        : body.length > 0);
+  }
+  return ok;
+}
+
+/** What the page loads from /vendor/ort/ on the wasm backend (static/local.js). */
+export const ORT_FILES: readonly [string, string][] = [
+  ["ort.wasm.min.mjs", "text/javascript"],
+  ["ort-wasm-simd-threaded.mjs", "text/javascript"],
+  ["ort-wasm-simd-threaded.wasm", "application/wasm"],
+];
+
 const quantile = (sorted: number[], q: number) =>
   sorted.length === 0
     ? null
@@ -147,6 +192,7 @@ const quantile = (sorted: number[], q: number) =>
  */
 export async function runEdgeSim(options: EdgeSimOptions): Promise<EdgeSimReport> {
   const profile = PROFILES[options.profile];
+  const root = options.root ?? ROOT;
   const model = options.model;
   const manifest = options.manifest ?? model.replace(/\.onnx$/i, "") + ".json";
   const modelBytes = (await Deno.stat(model)).size;
@@ -173,15 +219,17 @@ export async function runEdgeSim(options: EdgeSimOptions): Promise<EdgeSimReport
     NO_COLOR: "1",
     EDGE_PROFILE: options.profile,
     EDGE_SIM_PORT: String(port),
+    EDGE_SIM_ROOT: root.pathname,
     MODEL_OFFLINE: "1",
     LOG_LEVEL: "info",
+    ...(options.memoryBytes ? { EDGE_MEMORY_MB: String(options.memoryBytes / MB) } : {}),
     ...options.env,
   };
   let entry: string;
   let args: string[] = [];
   let fileServer: { url: string; close(): Promise<void> } | undefined;
   let modelSource: string;
-  if (options.profile === "deno-deploy") {
+  if (options.profile === "deno-deploy" && options.modelFrom !== "url") {
     entry = "main.ts";
     args = [
       "--host",
@@ -200,8 +248,11 @@ export async function runEdgeSim(options: EdgeSimOptions): Promise<EdgeSimReport
     env.MODEL_SHA256 = await sha256Of(model);
     env.MODEL_MANIFEST = manifest;
     entry = options.profile === "netlify"
-      ? "bench/_edge_netlify_host.ts"
-      : "deploy/supabase/functions/alexnet/index.ts";
+      ? new URL("bench/_edge_netlify_host.ts", ROOT).pathname
+      : options.profile === "supabase"
+      ? "deploy/supabase/functions/alexnet/index.ts"
+      : "main.ts";
+    if (options.profile === "deno-deploy") args = ["--host", "127.0.0.1", "--port", String(port)];
     modelSource = "fetched from URL";
   }
   const started = performance.now();
@@ -209,17 +260,17 @@ export async function runEdgeSim(options: EdgeSimOptions): Promise<EdgeSimReport
     args: [
       "run",
       "--allow-net",
-      "--allow-read",
+      options.readOnlyRoot ? `--allow-read=${root.pathname}` : "--allow-read",
       "--allow-env",
       "--no-prompt",
       "--config",
-      new URL("deno.json", ROOT).pathname,
+      new URL("deno.json", root).pathname,
       "--preload",
       new URL("bench/_edge_preload.ts", ROOT).pathname,
-      new URL(entry, ROOT).pathname,
+      new URL(entry, root).pathname,
       ...args,
     ],
-    cwd: ROOT.pathname,
+    cwd: root.pathname,
     env,
     clearEnv: true,
     stdout: "piped",
@@ -239,7 +290,7 @@ export async function runEdgeSim(options: EdgeSimOptions): Promise<EdgeSimReport
   // Memory watch: the platform's cap, by RSS.
   let peakSample = 0;
   let killedOverCap = false;
-  const cap = profile.memoryBytes!;
+  const cap = options.memoryBytes ?? profile.memoryBytes!;
   const watch = setInterval(async () => {
     const { rss } = await processMemory(child.pid);
     peakSample = Math.max(peakSample, rss);
@@ -267,10 +318,11 @@ export async function runEdgeSim(options: EdgeSimOptions): Promise<EdgeSimReport
     killedOverCap: false,
     cpuMs: { first: null, p50: null, p95: null, max: null },
     wallMs: { p50: null, p95: null },
-    cpuBudgetMs: profile.cpuMsPerRequest!,
+    cpuBudgetMs: profile.cpuMsPerRequest ?? null,
     blockMs: { startup: 0, afterStart: 0 },
-    maxBlockMs: profile.maxBlockMs!,
+    maxBlockMs: profile.maxBlockMs ?? null,
     pageOk: false,
+    ortOk: false,
     predictOk: false,
     predictStatuses: [],
     log: [],
@@ -306,6 +358,7 @@ export async function runEdgeSim(options: EdgeSimOptions): Promise<EdgeSimReport
       report.pageOk = page?.status === 200 &&
         /text\/html/.test(page.headers.get("content-type") ?? "") && html.includes("<html") &&
         script?.status === 200;
+      report.ortOk = await ortServed(url);
     }
 
     // A model that failed to load: /predict must say so (503), not hang.
@@ -396,13 +449,16 @@ const mb = (n: number) => `${Math.round(n / MB)} MB`;
  */
 export function formatReport(r: EdgeSimReport): string {
   const fits = r.capBytes - r.peakRssBytes;
-  const cpu = r.cpuMs.p50 === null
-    ? "no answers"
-    : `p50 ${r.cpuMs.p50} ms, p95 ${r.cpuMs.p95} ms (first ${r.cpuMs.first} ms); budget ${r.cpuBudgetMs} ms: ${
+  const budget = r.cpuBudgetMs === null
+    ? "no per-request budget documented"
+    : `budget ${r.cpuBudgetMs} ms: ${
       r.cpuMs.p95! <= r.cpuBudgetMs
         ? "within"
         : `over by ${Math.round(r.cpuMs.p95! - r.cpuBudgetMs)} ms`
     }`;
+  const cpu = r.cpuMs.p50 === null
+    ? "no answers"
+    : `p50 ${r.cpuMs.p50} ms, p95 ${r.cpuMs.p95} ms (first ${r.cpuMs.first} ms); ${budget}`;
   return [
     `edge:sim ${r.profile}: ${r.model} (${mb(r.modelBytes)}, ${r.modelSource})`,
     `  cold start     ${
@@ -419,10 +475,13 @@ export function formatReport(r: EdgeSimReport): string {
     `  CPU / request  ${cpu}`,
     `  wall / request p50 ${r.wallMs.p50 ?? "-"} ms, p95 ${r.wallMs.p95 ?? "-"} ms`,
     `  event loop     longest block ${r.blockMs.afterStart} ms after start-up ` +
-    `(${r.blockMs.startup} ms while starting); limit ${r.maxBlockMs} ms`,
+    `(${r.blockMs.startup} ms while starting); limit ${r.maxBlockMs ?? "none documented"}${
+      r.maxBlockMs === null ? "" : " ms"
+    }`,
     `  /predict       ${r.predictOk ? "ok" : "FAILED"} (${r.predictStatuses.join(" ") || "none"})` +
     (r.loadError ? `: ${r.loadError}` : ""),
     `  page           ${r.pageOk ? "ok" : "FAILED"}`,
+    `  /vendor/ort    ${r.ortOk ? "ok" : "FAILED"}`,
   ].join("\n");
 }
 
@@ -442,11 +501,9 @@ export function markdownTable(reports: EdgeSimReport[]): string {
     const cpu = r.cpuMs.p50 === null ? "-" : `${r.cpuMs.p50} / ${r.cpuMs.p95}`;
     return `| ${r.profile} | ${r.model} | ${r.coldStartMs ?? "-"} / ${r.firstAnswerMs ?? "-"} | ${
       r.coldStartCpuMs ?? "-"
-    } | ${Math.round(r.peakRssBytes / MB)} / ${
-      Math.round(r.capBytes / MB)
-    } | ${cpu} / ${r.cpuBudgetMs} | ${r.loadError ? "-" : r.blockMs.afterStart} | ${served}, ${
-      r.pageOk ? "ok" : "FAILED"
-    } |`;
+    } | ${Math.round(r.peakRssBytes / MB)} / ${Math.round(r.capBytes / MB)} | ${cpu} / ${
+      r.cpuBudgetMs ?? "none"
+    } | ${r.loadError ? "-" : r.blockMs.afterStart} | ${served}, ${r.pageOk ? "ok" : "FAILED"} |`;
   });
   return [head, `|${" --- |".repeat(8)}`, ...rows].join("\n");
 }
@@ -457,12 +514,43 @@ const MODEL_CHOICES: Record<string, string[]> = {
   fp32: ["models/bvlcalexnet-12.onnx", "models/alexnet-synthetic.onnx"],
 };
 
-async function resolveModel(name: string): Promise<string> {
+async function findModel(name: string): Promise<string | undefined> {
   for (const path of MODEL_CHOICES[name] ?? [name]) {
-    const full = new URL(path, ROOT).pathname;
-    if (await Deno.stat(path.startsWith("/") ? path : full).then(() => true, () => false)) {
-      return path.startsWith("/") ? path : full;
-    }
+    const full = path.startsWith("/") ? path : new URL(path, ROOT).pathname;
+    if (await Deno.stat(full).then(() => true, () => false)) return full;
+  }
+  return undefined;
+}
+
+/**
+ * The model file `--model` names; for `int8` on a fresh clone (no int8 model yet) the synthetic
+ * AlexNet is quantized first with `deno task quantize`, as one line says.
+ *
+ * @example
+ * ```ts
+ * const model = await resolveModel("int8"); // ".../models/alexnet-synthetic-int8.onnx"
+ * ```
+ */
+export async function resolveModel(name: string): Promise<string> {
+  const found = await findModel(name);
+  if (found) return found;
+  if (name === "int8") {
+    console.log(
+      "edge:sim: no int8 model yet: making the synthetic one with our quantizer (deno task quantize)",
+    );
+    const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+      args: ["task", "--config", new URL("deno.json", ROOT).pathname, "quantize"],
+      cwd: ROOT.pathname,
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    const made = code === 0 ? await findModel(name) : undefined;
+    if (made) return made;
+    throw new Error(
+      `Cannot make the int8 model: deno task quantize failed\n${
+        new TextDecoder().decode(stderr).trim().split("\n").slice(-5).join("\n")
+      }`,
+    );
   }
   throw new TypeError(
     `Cannot find a ${name} model: run \`deno task quantize\` (int8) or \`deno task model\` (fp32), ` +
@@ -483,6 +571,7 @@ if (import.meta.main) {
       image: { type: "string" },
       "kill-at-cap": { type: "boolean", default: false },
       unchecked: { type: "boolean", default: false },
+      "memory-mb": { type: "string" },
     },
   });
   const profiles = (values.profile ?? [...EDGE_PROFILES]).flatMap((p) => p.split(","));
@@ -502,6 +591,7 @@ if (import.meta.main) {
       requests: Number(values.requests),
       image: values.image,
       killAtCap: values["kill-at-cap"],
+      memoryBytes: values["memory-mb"] ? Number(values["memory-mb"]) * MB : undefined,
       // The server applies no profile (so refuses nothing); the harness still measures against it.
       // No WebGPU probe either: edge platforms have no GPU (and the probe costs RSS here).
       env: values.unchecked ? { EDGE_PROFILE: "local", BACKEND: "wasm" } : undefined,
@@ -518,4 +608,12 @@ if (import.meta.main) {
       new Date().toISOString()
     } deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} cores`,
   );
+  // --unchecked asks how far over the cap a model goes: a refusal is its answer, not a failure.
+  const failed = reports.filter((r) =>
+    !r.pageOk || !r.ortOk || (!r.predictOk && !(values.unchecked && r.killedOverCap))
+  );
+  if (failed.length > 0) {
+    console.error(`edge:sim FAILED on ${failed.map((r) => r.profile).join(", ")}`);
+    Deno.exit(1);
+  }
 }

@@ -65,8 +65,22 @@ export interface Config {
   metricsPath: string | false;
   /** Largest image accepted, width x height, read from its header (flag --max-pixels, env MAX_PIXELS; default 40 megapixels). */
   maxPixels: number;
-  /** Most /predict requests in progress or waiting; more get 503 (flag --max-queue, env MAX_QUEUE; default 32). */
+  /**
+   * Most image and tensor requests (/predict, /v2 infer, /v1/explorer/features together) decoding,
+   * waiting for or running inference; more get 503 (flag --max-queue, env MAX_QUEUE; default 32).
+   */
   maxQueue: number;
+  /**
+   * Most request bodies read at once, before admission; more get 503 (flag --max-readers, env
+   * MAX_READERS; default 64). A slow uploader holds one of these, never a place in the queue.
+   */
+  maxReaders: number;
+  /** Most images or tensors in one /v2 inference; more get 413 (flag --max-batch, env MAX_BATCH; default 16). */
+  maxBatch: number;
+  /** Longest pause between two chunks of a body; longer gets 408 (flag --body-idle-timeout, env BODY_IDLE_TIMEOUT; default 2 s). */
+  bodyIdleTimeoutMs: number;
+  /** Longest time to read a whole body; longer gets 408 (flag --body-read-timeout, env BODY_READ_TIMEOUT; default 5 s). */
+  bodyReadTimeoutMs: number;
   /** Deadline of one request; later gets 503 (flag --request-timeout, env REQUEST_TIMEOUT; default 30 s). */
   requestTimeoutMs: number;
   /** Origins allowed by CORS, ["*"] for any; none when absent (flag --cors-origin, env CORS_ORIGIN; default off). */
@@ -174,6 +188,10 @@ export function parseConfig(
       "fetch-timeout": { type: "string" },
       "max-pixels": { type: "string" },
       "max-queue": { type: "string" },
+      "max-readers": { type: "string" },
+      "max-batch": { type: "string" },
+      "body-idle-timeout": { type: "string" },
+      "body-read-timeout": { type: "string" },
       "request-timeout": { type: "string" },
       "cors-origin": { type: "string" },
       "model-url": { type: "string", multiple: true },
@@ -226,6 +244,10 @@ export function parseConfig(
   const fetchTimeout = get("fetch-timeout", "MODEL_FETCH_TIMEOUT");
   const maxPixels = get("max-pixels", "MAX_PIXELS");
   const maxQueue = get("max-queue", "MAX_QUEUE");
+  const maxReaders = get("max-readers", "MAX_READERS");
+  const maxBatch = get("max-batch", "MAX_BATCH");
+  const bodyIdle = get("body-idle-timeout", "BODY_IDLE_TIMEOUT");
+  const bodyRead = get("body-read-timeout", "BODY_READ_TIMEOUT");
   const requestTimeout = get("request-timeout", "REQUEST_TIMEOUT");
   const corsOrigin = get("cors-origin", "CORS_ORIGIN");
   const modelSha256 = get("model-sha256", "MODEL_SHA256")?.trim().toLowerCase() || undefined;
@@ -261,6 +283,14 @@ export function parseConfig(
     mirrors: (env("MODEL_MIRRORS") ?? "").split(/[\s,]+/).filter(Boolean),
     maxPixels: maxPixels === undefined ? 40_000_000 : parsePixels(maxPixels),
     maxQueue: maxQueue === undefined ? 32 : integer("max-queue", maxQueue, 1, 100_000),
+    maxReaders: maxReaders === undefined ? 64 : integer("max-readers", maxReaders, 1, 100_000),
+    maxBatch: maxBatch === undefined ? 16 : integer("max-batch", maxBatch, 1, 1024),
+    bodyIdleTimeoutMs: bodyIdle === undefined
+      ? 2_000
+      : positive("body-idle-timeout", bodyIdle, parseDuration("body-idle-timeout", bodyIdle)),
+    bodyReadTimeoutMs: bodyRead === undefined
+      ? 5_000
+      : positive("body-read-timeout", bodyRead, parseDuration("body-read-timeout", bodyRead)),
     requestTimeoutMs: requestTimeout === undefined ? 30_000 : positive(
       "request-timeout",
       requestTimeout,

@@ -14,17 +14,27 @@ export type ErrorCode =
   | "decode_failed"
   | "not_ready"
   | "not_found"
+  | "request_timeout"
+  | "overloaded"
+  | "timeout"
   | "model_invalid"
   | "internal";
 
 /** HTTP status for each error code. */
-export const ERROR_STATUS: Readonly<Record<ErrorCode, 400 | 404 | 413 | 415 | 422 | 500 | 503>> = {
+export const ERROR_STATUS: Readonly<
+  Record<ErrorCode, 400 | 404 | 408 | 413 | 415 | 422 | 500 | 503>
+> = {
   bad_request: 400,
   payload_too_large: 413,
   unsupported_media_type: 415,
   decode_failed: 422,
   not_ready: 503,
   not_found: 404,
+  // The body did not arrive in time (--body-idle-timeout, --body-read-timeout).
+  request_timeout: 408,
+  // The shared queue (--max-queue) is full, or the deadline (--request-timeout) passed.
+  overloaded: 503,
+  timeout: 503,
   model_invalid: 500,
   internal: 500,
 };

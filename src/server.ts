@@ -5,7 +5,7 @@
  * runs on, and draining for a graceful stop. Entrypoints only read the
  * configuration and hand {@linkcode AlexnetServer.fetch} to their platform.
  *
- * On an edge platform (src/runtime/platform.ts): no Worker means one
+ * On an edge platform (src/platform/mod.ts): no Worker means one
  * inference thread; a model estimated to exceed the memory cap is refused
  * before loading (a warning if, loaded, it measures over); with `MODEL_URL` the
  * model is fetched into memory and verified by sha256, nothing is written.
@@ -33,6 +33,7 @@ import {
   imagenetLabels,
   type LoadedModel,
   MODELS_DIR,
+  pinnedSha256,
   SYNTHETIC_NAME,
   syntheticManifest,
 } from "./model/store.ts";
@@ -42,8 +43,10 @@ import {
   detectPlatform,
   modelRuntime,
   type Platform,
+  probeWorkers,
   profileNamed,
   residentMemoryWarning,
+  withMemoryOverride,
 } from "./platform/mod.ts";
 
 /** A configured server: hand `fetch` to Deno.serve or to a platform's handler. */
@@ -98,14 +101,15 @@ export function createServer(config: Config, options: ServerOptions = {}): Alexn
   const logger = options.logger ?? createLogger({ level: config.logLevel });
   let platform = options.platform ?? detectPlatform();
   if (!options.platform && config.edgeProfile) {
-    const profile = profileNamed(config.edgeProfile);
-    const workers = platform.workers && profile.workers;
+    const profile = withMemoryOverride(profileNamed(config.edgeProfile));
+    const workers = platform.workers && profile.workers !== false;
     const reason = "EDGE_PROFILE or --edge-profile";
     platform = { profile, reason, workers, threads: workers ? undefined : 1 };
   }
   const state: ServerState = {};
   const metrics = new ServerMetrics();
   const { maxBodyBytes, metricsPath, maxQueue, requestTimeoutMs, corsOrigins } = config;
+  const { maxReaders, maxBatch, bodyIdleTimeoutMs, bodyReadTimeoutMs } = config;
   // An edge profile bounds images so that one decode cannot block the event loop for a second.
   const maxPixels = Math.min(config.maxPixels, platform.profile.maxPixels ?? Infinity);
   const app = createApp(state, {
@@ -115,6 +119,12 @@ export function createServer(config: Config, options: ServerOptions = {}): Alexn
     logger,
     maxPixels,
     maxQueue,
+    maxReaders,
+    maxBatch,
+    bodyIdleTimeoutMs,
+    bodyReadTimeoutMs,
+    // A pool of N workers runs N at once; one session (in its Worker or not) runs one.
+    runLanes: (platform.workers && config.workers) || 1,
     requestTimeoutMs,
     corsOrigins,
   });
@@ -231,6 +241,11 @@ function watchEventLoop(limitMs: number, logger: Logger): void {
 /** Loads the model the configuration names, the way the platform allows. */
 async function loadModel(config: Config, platform: Platform, logger: Logger): Promise<Classifier> {
   const log = (line: string) => logger.info(line);
+  // A platform whose docs say nothing of Workers (Netlify): start one, else run one thread.
+  if (platform.workers && platform.profile.workers === "probe" && !(await probeWorkers())) {
+    logger.warn(`No Worker starts on ${platform.profile.name}: running one thread`);
+    platform = { ...platform, workers: false, threads: 1 };
+  }
   // No Worker API: one inference thread (onnxruntime-web's threads and our kernels' helpers are
   // Workers), and no worker pool.
   const threads = platform.workers ? config.threads : 1;
@@ -347,6 +362,14 @@ async function remoteModel(
     throw new TypeError(
       "Cannot verify the model fetched from MODEL_URL: set MODEL_SHA256 to its sha256 " +
         "(`sha256sum model.onnx`)",
+    );
+  }
+  // /v1/models reports the manifest's sha256: it must be the one the bytes are checked against.
+  const pinned = pinnedSha256(manifest);
+  if (pinned && pinned !== sha256.toLowerCase()) {
+    throw new TypeError(
+      `Cannot serve ${manifest.name} from MODEL_URL: its manifest pins sha256 ` +
+        `${pinned.slice(0, 12)}…, MODEL_SHA256 is ${sha256.slice(0, 12)}…; make them agree`,
     );
   }
   const precision = manifest.precision ?? named?.precision ?? "fp32";

@@ -81,3 +81,9 @@ raw="$target_dir/wasm32-unknown-unknown/release/alexnet_kernels.wasm"
 (cd "$out_dir" && sha256sum alexnet_kernels.wasm >alexnet_kernels.wasm.sha256)
 echo "wasm/build.sh: wrote $out_dir/alexnet_kernels.wasm ($(wc -c <"$out_dir/alexnet_kernels.wasm") bytes)" >&2
 cat "$out_dir/alexnet_kernels.wasm.sha256" >&2
+
+# The server imports the module's bytes from a generated TypeScript module (bundlers carry
+# imports, not files read at run time): refresh it when the committed module was rebuilt.
+if [ "$out_dir" = "$crate_dir" ] && command -v deno >/dev/null; then
+  deno run --allow-read --allow-write "$crate_dir/../deploy/embed_wasm.ts"
+fi

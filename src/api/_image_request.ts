@@ -98,3 +98,21 @@ export function parseTopK(value: unknown, max: number): number {
   }
   return n;
 }
+
+/**
+ * {@linkcode readImageRequest} on a body already read (by the request
+ * pipeline), with the request's headers.
+ *
+ * @example
+ * ```ts
+ * const { bytes, topK } = await readImageBody(body, c.req.raw);
+ * ```
+ */
+export function readImageBody(body: Uint8Array, request: Request): Promise<ImageRequest> {
+  const headers = new Headers(request.headers);
+  headers.set("content-length", String(body.length));
+  headers.delete("transfer-encoding");
+  return readImageRequest(
+    new Request(request.url, { method: "POST", headers, body: body as BodyInit }),
+  );
+}

@@ -43,10 +43,15 @@ export function securityHeaders(): MiddlewareHandler {
   return secureHeaders({ contentSecurityPolicy: csp, referrerPolicy: "same-origin" });
 }
 
+/** KServe v2's binary tensor extension: the JSON header's length, on requests and answers. */
+export const BINARY_HEADER_LENGTH = "Inference-Header-Content-Length";
+
 /**
  * Middleware answering CORS for `origins` (`["*"]` for any); none are allowed
- * unless configured. Only the methods and headers the API uses are allowed;
- * the request id and Retry-After are readable by the calling page.
+ * unless configured. Only the methods and headers the API uses are allowed
+ * (with {@linkcode BINARY_HEADER_LENGTH}, so pages can send binary tensors);
+ * the request id, Retry-After and the binary header length are readable by
+ * the calling page.
  *
  * @example
  * ```ts
@@ -57,8 +62,8 @@ export function corsPolicy(origins: readonly string[]): MiddlewareHandler {
   return cors({
     origin: origins.includes("*") ? "*" : [...origins],
     allowMethods: ["GET", "POST", "OPTIONS"],
-    allowHeaders: ["Content-Type", REQUEST_ID_HEADER],
-    exposeHeaders: [REQUEST_ID_HEADER, "Retry-After"],
+    allowHeaders: ["Content-Type", REQUEST_ID_HEADER, BINARY_HEADER_LENGTH],
+    exposeHeaders: [REQUEST_ID_HEADER, "Retry-After", BINARY_HEADER_LENGTH],
     maxAge: 600,
   });
 }

@@ -16,11 +16,13 @@ import { createLogger, type Logger } from "../log.ts";
 import { requestLog } from "./logging.ts";
 import { metricsRoutes, recordMetrics, ServerMetrics } from "./metrics.ts";
 import { modelRoutes } from "./models.ts";
+import { Pipeline } from "./pipeline.ts";
 import { predictRoutes } from "./predict.ts";
 import { requestId } from "./request_id.ts";
 import type { ServerState } from "./state.ts";
 import { STATIC_DIR, staticRoutes } from "./static.ts";
 import { oipRoutes } from "./v2/mod.ts";
+import type { LocateModel } from "./_model_files.ts";
 import { corsPolicy, securityHeaders } from "./_secure.ts";
 
 /** Options of {@linkcode createApp}. */
@@ -35,12 +37,24 @@ export interface AppOptions {
   metrics?: ServerMetrics;
   /** Request log (default: only answers that failed unexpectedly, to stdout). */
   logger?: Logger;
-  /** Largest image for /predict, width x height from its header; larger gets 422 (default 40 MP). */
+  /** Largest image of any route, width x height from its header; larger gets 422 (default 40 MP). */
   maxPixels?: number;
-  /** Most /predict requests in progress or waiting; more get 503 with Retry-After (default 32). */
+  /** Most image and tensor requests admitted, all routes together; more get 503 (default 32). */
   maxQueue?: number;
+  /** Most bodies read at once; more get 503 with Retry-After (default 64). */
+  maxReaders?: number;
+  /** Most images or tensors in one /v2 inference; more get 413 (default 16). */
+  maxBatch?: number;
+  /** Longest pause between two chunks of a body; longer gets 408 (default 2 s). */
+  bodyIdleTimeoutMs?: number;
+  /** Longest time to read a whole body; longer gets 408 (default 5 s). */
+  bodyReadTimeoutMs?: number;
+  /** Runs on the model's backend at once (default 1; the worker pool's size with --workers). */
+  runLanes?: number;
   /** Deadline of every request; later gets 503 with Retry-After (default 30 s). */
   requestTimeoutMs?: number;
+  /** Finds the loaded model's files for the explorer (default: its manifest in models/). */
+  locateModel?: LocateModel;
   /** Origins allowed by CORS, ["*"] for any (default: none, CORS off). */
   corsOrigins?: readonly string[];
 }
@@ -73,28 +87,12 @@ export function createApp(state: ServerState, options: AppOptions = {}): Hono {
   if (metricsPath !== false) app.route(metricsPath, metricsRoutes(state, metrics));
   app.route("/", healthRoutes(state));
   app.route("/v1/models", modelRoutes(state));
-  app.route(
-    "/predict",
-    predictRoutes(state, {
-      maxBodyBytes: options.maxBodyBytes ?? 10 * 1024 * 1024,
-      maxPixels: options.maxPixels,
-      maxQueue: options.maxQueue,
-      onReject: () => metrics.rejections.inc(),
-    }),
-  );
-  app.route(
-    "/v1/explorer",
-    explorerRoutes(state, { maxBodyBytes: options.maxBodyBytes ?? 10 * 1024 * 1024 }),
-  );
+  // One pipeline, so one queue, one set of budgets and one deadline for every image or tensor.
+  const pipeline = new Pipeline({ ...options, onReject: () => metrics.rejections.inc() });
+  app.route("/predict", predictRoutes(state, pipeline));
+  app.route("/v1/explorer", explorerRoutes(state, { pipeline, locate: options.locateModel }));
   app.route("/", browserRoutes(state));
-  app.route(
-    "/v2",
-    oipRoutes(state, {
-      maxBodyBytes: options.maxBodyBytes ?? 10 * 1024 * 1024,
-      maxPixels: options.maxPixels,
-      onReject: () => metrics.rejections.inc(),
-    }),
-  );
+  app.route("/v2", oipRoutes(state, { pipeline }));
   app.route("/", docsRoutes(app, { metricsPath }));
   app.route("/", staticRoutes(options.staticDir ?? STATIC_DIR));
   return app;

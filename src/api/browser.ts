@@ -6,7 +6,10 @@
  * - `GET /v1/models/current/labels`: its class names, `{ "labels": [...] }`.
  * - `GET /vendor/ort/<file>`: onnxruntime-web's browser builds (`ort*.mjs`)
  *   and WebAssembly (`ort-wasm-*.wasm`), from the npm package the server
- *   runs on, so page and server use the same runtime version.
+ *   runs on, so page and server use the same runtime version. The package is
+ *   found where Deno resolved it (import.meta.resolve), not at a fixed
+ *   node_modules path: `deno deploy` never uploads node_modules, the platform
+ *   installs the package from deno.lock (deno.json `deploy.install`).
  *
  * @module
  */
@@ -18,8 +21,19 @@ import type { ServerState } from "./state.ts";
 import { serveFile } from "./_files.ts";
 import { findModelFiles, type LocateModel, type ModelFiles } from "./_model_files.ts";
 
-/** onnxruntime-web's dist folder (the npm package, through node_modules/). */
-export const ORT_DIST: URL = new URL("../../node_modules/onnxruntime-web/dist/", import.meta.url);
+/** onnxruntime-web's dist folder: where the package the server imports lives. */
+export const ORT_DIST: URL = ortDist();
+
+function ortDist(): URL {
+  try {
+    // Deno resolves the package's entry inside dist/ (node_modules or its npm cache).
+    const entry = new URL(import.meta.resolve("onnxruntime-web"));
+    if (entry.protocol === "file:") return new URL("./", entry);
+  } catch {
+    // Not resolvable to a file here (a bundle without the package): the fixed path below.
+  }
+  return new URL("../../node_modules/onnxruntime-web/dist/", import.meta.url);
+}
 
 /** onnxruntime-web files the page may load: ES modules and WebAssembly, no source maps. */
 const ORT_FILE = /^ort[a-z0-9.-]*\.(mjs|wasm)$/;
@@ -77,7 +91,9 @@ export function browserRoutes(state: ServerState, options: BrowserOptions = {}):
         throw new ClassifierError("not_found", `Cannot find the labels of ${name}`);
       }
       c.header("cache-control", "no-cache");
-      return c.json({ model: name, labels: parseLabels(text, f.labels.pathname) });
+      // Its error names the file, not the folder: client bodies carry no filesystem path.
+      const where = f.labels.pathname.slice(f.labels.pathname.lastIndexOf("/") + 1);
+      return c.json({ model: name, labels: parseLabels(text, where) });
     })
     .get("/vendor/ort/:file", async (c, next) => {
       const file = c.req.param("file");

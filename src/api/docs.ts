@@ -61,7 +61,7 @@ const styleRoute = createRoute({
  * @example
  * ```ts
  * const app = new OpenAPIHono();
- * app.route("/v2", oipRoutes(state, { maxBodyBytes }));
+ * app.route("/v2", oipRoutes(state, { pipeline }));
  * app.route("/", docsRoutes(app, { metricsPath: "/metrics" }));
  * ```
  */

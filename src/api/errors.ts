@@ -8,6 +8,7 @@
 import type { Context, ErrorHandler, NotFoundHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { ClassifierError, ERROR_STATUS, type ErrorCode } from "../errors.ts";
+import { RetryLaterError } from "./limits.ts";
 import { setRouteLabel } from "./metrics.ts";
 import { requestIdOf } from "./request_id.ts";
 
@@ -33,6 +34,7 @@ export function errorResponse(c: Context, code: ErrorCode, message: string): Res
 const CODE_BY_STATUS: Record<number, ErrorCode> = {
   400: "bad_request",
   404: "not_found",
+  408: "request_timeout",
   413: "payload_too_large",
   415: "unsupported_media_type",
   422: "decode_failed",
@@ -41,6 +43,7 @@ const CODE_BY_STATUS: Record<number, ErrorCode> = {
 
 /** Hono error handler: known errors keep their code and message, the rest become a bare 500. */
 export const onError: ErrorHandler = (err, c) => {
+  if (err instanceof RetryLaterError) c.header("Retry-After", String(err.retryAfterSeconds));
   if (err instanceof ClassifierError) return errorResponse(c, err.code, err.message);
   if (err instanceof HTTPException && CODE_BY_STATUS[err.status]) {
     return errorResponse(

@@ -19,24 +19,23 @@
  * @module
  */
 import { Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import type { Classifier } from "../classify/mod.ts";
 import { ClassifierError } from "../errors.ts";
-import { decodeImage, preprocess } from "../image/mod.ts";
-import { errorResponse } from "./errors.ts";
 import { notReadyMessage } from "./health.ts";
+import { Pipeline, type Steps } from "./pipeline.ts";
 import type { ServerState } from "./state.ts";
 import { ExplorerEngine } from "./_explorer_engine.ts";
 import type { InitResult } from "./_explorer_worker.ts";
 import { drawFeatureMaps, drawFilters } from "./_grid.ts";
-import { readImageRequest } from "./_image_request.ts";
+import { readImageBody } from "./_image_request.ts";
 import { findModelFiles, type LocateModel, type ModelFiles } from "./_model_files.ts";
 import { encodePng } from "./_png.ts";
+import { Slots } from "./_slots.ts";
 
 /** Options of {@linkcode explorerRoutes}. */
 export interface ExplorerOptions {
-  /** Largest request body in bytes (default 10 MB). */
-  maxBodyBytes?: number;
+  /** The request pipeline /features goes through (default: one of its own, default budgets). */
+  pipeline?: Pipeline;
   /** Finds the loaded model's files by its name (default: its manifest in models/). */
   locate?: LocateModel;
   /** Milliseconds the worker stays up without requests (default 5 minutes). */
@@ -57,16 +56,33 @@ interface Session {
 
 const round = (ms: number) => Math.round(ms * 10) / 10;
 
+/** x: [3, H, W] for the engine, and how long the classifier took to make it. */
+interface Prepared {
+  x: Float32Array;
+  prepareMs: number;
+}
+
+/** The drawn feature maps and the times behind them. */
+interface Drawn {
+  png: Uint8Array<ArrayBuffer>;
+  dims: number[];
+  grid: ReturnType<typeof drawFeatureMaps>;
+  timings: { prepareMs: number; inferenceMs: number; drawMs: number };
+}
+
 /**
  * The explorer's routes, mounted at `/v1/explorer`.
  *
  * @example
  * ```ts
- * app.route("/v1/explorer", explorerRoutes(state, { maxBodyBytes: 10 * 1024 * 1024 }));
+ * app.route("/v1/explorer", explorerRoutes(state, { pipeline }));
  * ```
  */
 export function explorerRoutes(state: ServerState, options: ExplorerOptions = {}): Hono {
-  const maxBodyBytes = options.maxBodyBytes ?? 10 * 1024 * 1024;
+  const pipeline = options.pipeline ?? new Pipeline();
+  // The engine runs one capture at a time: captures wait for it here, in the pipeline's order,
+  // and one whose client left (or whose deadline passed) never reaches the engine.
+  const lanes = new Slots(1);
   const locate = options.locate ?? ((name: string) => findModelFiles(name));
   let current: Session | undefined;
 
@@ -155,59 +171,75 @@ export function explorerRoutes(state: ServerState, options: ExplorerOptions = {}
         "x-filters-shape": firstConv.dims.join(","),
       });
     })
-    .post(
-      "/features",
-      bodyLimit({
-        maxSize: maxBodyBytes,
-        onError: (c) =>
-          errorResponse(
-            c,
-            "payload_too_large",
-            `Cannot accept the request: the body is over ${
-              (maxBodyBytes / 1024 / 1024).toFixed(1)
-            } MB`,
-          ),
-      }),
-      async (c) => {
-        const s = session();
-        const { layers } = await summary(s);
-        const withMaps = layers.filter((l) => l.shape?.length === 3);
-        const name = c.req.query("layer") ?? withMaps[0]?.name;
-        const layer = withMaps.find((l) => l.name === name);
-        if (!layer) {
-          throw new ClassifierError(
-            "bad_request",
-            `Cannot show feature maps of layer "${name ?? ""}": pick one of ${
-              withMaps.map((l) => l.name).join(", ") || "(none in this model)"
-            }`,
-          );
-        }
-        const { bytes } = await readImageRequest(c.req.raw);
-        const t0 = performance.now();
-        const spec = s.classifier.info.preprocessing;
-        const image = await decodeImage(bytes, { fitFor: spec });
-        const t1 = performance.now();
-        const x = preprocess(image, spec);
-        const t2 = performance.now();
-        const { data, dims } = await (await engine(s)).features(x, layer.tensor);
-        const t3 = performance.now();
-        const grid = drawFeatureMaps(data, dims, FEATURE_MAPS_SHOWN);
-        const png = encodePng(grid);
-        const t4 = performance.now();
-        return c.body(png, 200, {
-          "content-type": "image/png",
-          "cache-control": "no-store",
-          "x-layer": layer.name,
-          "x-layer-shape": dims.join(","),
-          "x-maps-shown": String(grid.shown),
-          "x-grid": `${grid.cols}x${grid.rows}`,
-          "server-timing": [
-            `decode;dur=${round(t1 - t0)}`,
-            `preprocess;dur=${round(t2 - t1)}`,
-            `inference;dur=${round(t3 - t2)}`,
-            `draw;dur=${round(t4 - t3)}`,
-          ].join(", "),
-        });
-      },
-    );
+    .post("/features", async (c) => {
+      const s = session();
+      const { layers } = await summary(s);
+      const layer = pickLayer(layers, c.req.query("layer"));
+      return await pipeline.handle(c, s.classifier, featureSteps(layer, () => engine(s), lanes));
+    });
+}
+
+/** The layer of `name` among those with feature maps (default: the first); 400 for another. */
+function pickLayer(layers: InitResult["layers"], name: string | undefined) {
+  const withMaps = layers.filter((l) => l.shape?.length === 3);
+  const wanted = name ?? withMaps[0]?.name;
+  const layer = withMaps.find((l) => l.name === wanted);
+  if (layer) return layer;
+  throw new ClassifierError(
+    "bad_request",
+    `Cannot show feature maps of layer "${wanted ?? ""}": pick one of ${
+      withMaps.map((l) => l.name).join(", ") || "(none in this model)"
+    }`,
+  );
+}
+
+/** Features in the pipeline's order: the image is prepared by the classifier, run by the engine. */
+function featureSteps(
+  layer: InitResult["layers"][number],
+  engine: () => Promise<ExplorerEngine>,
+  lanes: Slots,
+): Steps<Uint8Array, Prepared, Drawn> {
+  return {
+    async parse(body, c) {
+      return (await readImageBody(body, c.req.raw)).bytes;
+    },
+    async prepare(bytes, { classifier, maxPixels, signal }) {
+      const t0 = performance.now();
+      // x: [3, H, W], decoded within the budgets, where the classifier decodes.
+      const x = await classifier.prepareImage(bytes, { maxPixels, signal });
+      return { x, prepareMs: performance.now() - t0 };
+    },
+    async run({ x, prepareMs }, { signal }) {
+      const t0 = performance.now();
+      const e = await engine();
+      signal?.throwIfAborted();
+      const { data, dims } = await e.features(x, layer.tensor);
+      const t1 = performance.now();
+      const grid = drawFeatureMaps(data, dims, FEATURE_MAPS_SHOWN);
+      const png = encodePng(grid);
+      return {
+        png,
+        dims,
+        grid,
+        timings: { prepareMs, inferenceMs: t1 - t0, drawMs: performance.now() - t1 },
+      };
+    },
+    answer({ png, dims, grid, timings }, c) {
+      return c.body(png, 200, {
+        "content-type": "image/png",
+        "cache-control": "no-store",
+        "x-layer": layer.name,
+        "x-layer-shape": dims.join(","),
+        "x-maps-shown": String(grid.shown),
+        "x-grid": `${grid.cols}x${grid.rows}`,
+        "server-timing": [
+          // The classifier decodes and preprocesses in one call.
+          `decode;dur=${round(timings.prepareMs)}`,
+          `inference;dur=${round(timings.inferenceMs)}`,
+          `draw;dur=${round(timings.drawMs)}`,
+        ].join(", "),
+      });
+    },
+    lanes,
+  };
 }

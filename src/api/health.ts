@@ -1,5 +1,6 @@
 /**
- * Liveness and readiness probes.
+ * Liveness and readiness probes. Their 503 bodies say what to do, never where
+ * files are: why a load failed (paths, stacks) goes to the server log only.
  *
  * @module
  */
@@ -13,15 +14,45 @@ export function healthRoutes(state: ServerState): Hono {
     .get("/healthz", (c) => c.json({ status: "ok" }))
     .get("/readyz", (c) => {
       const failure = state.classifier?.failure;
-      if (failure) return errorResponse(c, "not_ready", failure);
+      if (failure) return errorResponse(c, "not_ready", withoutPaths(failure));
       if (state.classifier) return c.json({ status: "ready", model: state.classifier.info.name });
       return errorResponse(c, "not_ready", notReadyMessage(state));
     });
 }
 
-/** Why the model is not serving yet. */
+/**
+ * The 503 message while no model serves. A failed load is not described (its
+ * error names files and folders); the server logged it as "Cannot load the
+ * model: …" when it happened.
+ *
+ * @example
+ * ```ts
+ * notReadyMessage({}); // "Cannot classify yet: the model is still loading; retry in a few seconds"
+ * ```
+ */
 export function notReadyMessage(state: ServerState): string {
   return state.loadError
-    ? `Cannot classify: the model failed to load (${state.loadError})`
+    ? "Cannot classify: the model failed to load; the server log says why (the line " +
+      '"Cannot load the model"); fix the model or --model and restart the server'
     : "Cannot classify yet: the model is still loading; retry in a few seconds";
+}
+
+/** Absolute paths of two or more segments, file: URLs and Windows drive paths. */
+const PATH =
+  /file:\/\/\S*|\b[A-Za-z]:\\[^\s'"`),;]*|(?<![\w.:/])\/[^\s'"`),;/]+(?:\/[^\s'"`),;]*)+/g;
+
+/**
+ * A backend's failure message fit for a client: any stack dropped and
+ * filesystem paths replaced by "…" (a runtime's error text may carry them).
+ * Single-segment paths such as `/readyz` are kept.
+ *
+ * @example
+ * ```ts
+ * withoutPaths("Cannot classify: the worker stopped (Cannot open /srv/models/a.onnx)");
+ * // "Cannot classify: the worker stopped (Cannot open …)"
+ * ```
+ */
+export function withoutPaths(message: string): string {
+  const firstLine = message.split(/\r?\n\s*at /)[0];
+  return firstLine.replace(PATH, "…");
 }

@@ -14,4 +14,5 @@ export {
   type LogLevel,
 } from "../log.ts";
 export { ServerMetrics } from "./metrics.ts";
+export { type Job, Pipeline, type PipelineOptions, type Steps } from "./pipeline.ts";
 export { REQUEST_ID_HEADER } from "./request_id.ts";

@@ -61,6 +61,7 @@ export const DOCUMENT_CONFIG = {
 const STATUS_TEXT: Record<number, string> = {
   400: "Malformed request.",
   404: "Not found.",
+  408: "The body did not arrive in time (a pause or the whole read over the server's limits).",
   413: "Body over the server's limit.",
   415: "The bytes are not an image in a supported format.",
   422: "The image is truncated or corrupt.",
@@ -127,7 +128,7 @@ export function describePlainRoutes(registry: Registry, options: DescribeOptions
           },
         },
       },
-      ...errors(400, 413, 415, 422, 503),
+      ...errors(400, 408, 413, 415, 422, 503),
     },
   });
   registry.registerPath({
@@ -303,7 +304,7 @@ function describeExplorer(registry: Registry): void {
     },
     responses: {
       200: binary("image/png", "The feature maps."),
-      ...errors(400, 404, 413, 415, 422, 503),
+      ...errors(400, 404, 408, 413, 415, 422, 503),
     },
   });
 }

@@ -8,7 +8,7 @@
 import { z } from "@hono/zod-openapi";
 import { ERROR_STATUS } from "../errors.ts";
 
-const ERROR_CODES: string[] = [...Object.keys(ERROR_STATUS), "overloaded", "timeout"];
+const ERROR_CODES: string[] = Object.keys(ERROR_STATUS);
 
 /**
  * Stable error codes, as `error.code` carries them: those of `src/errors.ts`,

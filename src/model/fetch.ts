@@ -139,18 +139,22 @@ export async function writeZooManifest(entry: ZooEntry, dir: URL = MODELS_DIR): 
   const current = await Deno.readTextFile(manifestUrl).catch(() => undefined);
   if (current !== text) await writeAtomic(manifestUrl, text);
   const labels = new URL(entry.manifest.labels, dir);
-  if (!(await Deno.stat(labels).then(() => true, () => false))) {
+  const there = await Deno.lstat(labels).catch(() => undefined);
+  if (!there?.isFile) {
+    // A link is removed, not copied through: copyFile would overwrite what it points to.
+    if (there?.isSymlink) await Deno.remove(labels);
     await Deno.copyFile(new URL(entry.manifest.labels, MODELS_DIR), labels);
   }
   return manifestUrl;
 }
 
 /**
- * Whether the entry's file is in `dir` with its pinned size (a cheap check
- * for start-up; {@linkcode fetchModel} also verifies the sha256).
+ * Whether the entry's file is in `dir` with its pinned size, as a regular file
+ * (a symbolic link is not followed). A cheap check: {@linkcode fetchModel}
+ * and start-up also verify the sha256.
  */
 export async function isPresent(entry: ZooEntry, dir: URL = MODELS_DIR): Promise<boolean> {
-  const stat = await Deno.stat(new URL(entry.file, dir)).catch(() => undefined);
+  const stat = await Deno.lstat(new URL(entry.file, dir)).catch(() => undefined);
   return !!stat?.isFile && (entry.bytes === undefined || stat.size === entry.bytes);
 }
 

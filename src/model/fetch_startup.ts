@@ -17,12 +17,12 @@ import { ClassifierError } from "../errors.ts";
 import {
   fetchModel,
   type FetchModelOptions,
-  isPresent,
   probeSources,
   sourcesFor,
   writeZooManifest,
 } from "./fetch.ts";
 import { formatBytes } from "./download.ts";
+import { fileMatchesSha256, type Sha256 } from "./sha256_cache.ts";
 import { MODELS_DIR } from "./store.ts";
 import { DEFAULT_FETCH, findZooEntry, namedEntry, PREFERENCE, ZOO, type ZooEntry } from "./zoo.ts";
 
@@ -50,6 +50,8 @@ export interface StartupOptions {
   progress?: FetchModelOptions["progress"];
   /** Status lines. */
   log?: (line: string) => void;
+  /** The hash for pinned files not in the sha256 cache (tests count its calls). */
+  sha256?: Sha256;
 }
 
 /** The model to load; `model` absent means the synthetic AlexNet. */
@@ -70,6 +72,39 @@ export const DEFAULT_FETCH_TIMEOUT_MS = 5_000;
 const HOW_TO =
   "For real predictions run `deno task model:fetch` (the ONNX Model Zoo AlexNet, int8, 58 MB) " +
   'and restart; see README, "Real predictions".';
+
+/**
+ * Whether the entry's file is in `dir` as it should be: a regular file (not a
+ * symbolic link) with its pinned size and sha256 (hashed on a first start,
+ * then taken from the sha256 cache while size, mtime and ctime stay). When it
+ * is there but wrong, `why` says how, for the log; such a file counts as
+ * missing.
+ */
+async function onDisk(
+  entry: ZooEntry,
+  dir: URL,
+  o: StartupOptions,
+): Promise<{ ok: boolean; why?: string }> {
+  const url = new URL(entry.file, dir);
+  const stat = await Deno.lstat(url).catch(() => undefined);
+  if (!stat) return { ok: false };
+  if (stat.isSymlink) return { ok: false, why: "a symbolic link, which is not followed" };
+  if (!stat.isFile) return { ok: false, why: "not a regular file" };
+  if (entry.bytes !== undefined && stat.size !== entry.bytes) {
+    return { ok: false, why: `${stat.size} bytes, expected ${entry.bytes}` };
+  }
+  if (entry.sha256 && !(await fileMatchesSha256(url, entry.sha256, { sha256: o.sha256 }))) {
+    return { ok: false, why: "not the pinned file (its sha256 differs)" };
+  }
+  return { ok: true };
+}
+
+/** What to do about a zoo file that is there but wrong. */
+function replaceHint(entry: ZooEntry): string {
+  return entry.sha256
+    ? `run \`deno task model:fetch ${entry.name}\` to replace it`
+    : 'export it again in its place (see README, "Torchvision\'s AlexNet")';
+}
 
 const exists = (url: URL) => Deno.stat(url).then(() => true, () => false);
 
@@ -179,20 +214,22 @@ export async function chooseStartupModel(options: StartupOptions = {}): Promise<
     };
   }
   if (named) {
-    if (await isPresent(named, dir)) return chosen(named, dir, `${named.name}, as --model asks`);
+    const there = await onDisk(named, dir, options);
+    if (there.ok) return chosen(named, dir, `${named.name}, as --model asks`);
+    const state = `${new URL(named.file, dir).pathname} is ${there.why ?? "missing"}`;
+    if (there.why) log(`Cannot use ${named.file}: it is ${there.why}; ${replaceHint(named)}`);
     const fetch = `run \`deno task model:fetch ${named.name}\``;
     if (!named.sha256) {
       throw new ClassifierError(
         "model_invalid",
-        `Cannot serve ${named.name}: ${new URL(named.file, dir).pathname} is missing; export it ` +
-          'first (see README, "Torchvision\'s AlexNet")',
+        `Cannot serve ${named.name}: ${state}; export it first (see README, ` +
+          '"Torchvision\'s AlexNet")',
       );
     }
     if (options.offline) {
       throw new ClassifierError(
         "model_invalid",
-        `Cannot serve ${named.name}: ${new URL(named.file, dir).pathname} is missing and ` +
-          `--offline is set; ${fetch}`,
+        `Cannot serve ${named.name}: ${state} and --offline is set; ${fetch}`,
       );
     }
     const got = await tryFetch(named, dir, options);
@@ -208,16 +245,11 @@ export async function chooseStartupModel(options: StartupOptions = {}): Promise<
 
   for (const name of PREFERENCE) {
     const entry = ZOO.find((e) => e.name === name)!;
-    if (await isPresent(entry, dir)) {
+    const there = await onDisk(entry, dir, options);
+    if (there.ok) {
       return chosen(entry, dir, `${entry.name}, the best pretrained model in ${dir.pathname}`);
     }
-    const stat = await Deno.stat(new URL(entry.file, dir)).catch(() => undefined);
-    if (stat?.isFile) {
-      log(
-        `Skipping ${entry.file}: ${stat.size} bytes, expected ${entry.bytes}; ` +
-          `run \`deno task model:fetch ${entry.name}\` to replace it`,
-      );
-    }
+    if (there.why) log(`Skipping ${entry.file}: ${there.why}; ${replaceHint(entry)}`);
   }
 
   if (options.offline) {

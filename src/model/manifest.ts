@@ -17,7 +17,10 @@ export type Provenance =
 /** Numeric precisions a model can run in. */
 export type Precision = "fp32" | "fp16" | "int8";
 
-/** The manifest of one model. Paths are relative to the manifest file. */
+/**
+ * The manifest of one model. Paths are relative to the manifest file and stay
+ * inside its folder (see {@linkcode unconfinedReason}).
+ */
 export interface Manifest {
   /** Short model name shown to users, e.g. "alexnet-synthetic". */
   name: string;
@@ -98,6 +101,36 @@ function positiveInt(v: unknown): boolean {
   return Number.isInteger(v) && (v as number) > 0;
 }
 
+/**
+ * Why `path` is not a plain relative path inside the manifest's folder, or
+ * undefined when it is: no absolute path, URL, drive letter or backslash, no
+ * `..` segment (spelled `%2e%2e` too: URL resolution reads that as `..`),
+ * and no `?`, `#` or NUL that URL resolution would cut the path at.
+ *
+ * @example
+ * ```ts
+ * unconfinedReason("weights/model.onnx"); // undefined
+ * unconfinedReason("../secret.onnx"); // "it climbs out of the manifest's folder (..)"
+ * ```
+ */
+export function unconfinedReason(path: string): string | undefined {
+  if (path === "") return "it is empty";
+  if (/^[a-z][a-z0-9+.-]*:/i.test(path)) return "it is a URL or a drive path, not a relative path";
+  if (path.startsWith("/") || path.includes("\\")) {
+    return "it is absolute or uses backslashes; write it relative, with /";
+  }
+  if (/[?#]/.test(path) || path.includes("\0")) return "it contains ?, # or a NUL character";
+  if (path.split("/").some((seg) => /^(\.|%2e){2}$/i.test(seg))) {
+    return "it climbs out of the manifest's folder (..)";
+  }
+  return undefined;
+}
+
+function confined(where: string, field: string, path: string): void {
+  const why = unconfinedReason(path);
+  if (why) fail(where, `"${field}" must be a path inside the manifest's folder: ${why}`);
+}
+
 function triple(v: unknown): boolean {
   return Array.isArray(v) && v.length === 3 && v.every((x) => Number.isFinite(x));
 }
@@ -117,6 +150,7 @@ export function parseManifest(json: unknown, where = "(inline)"): Manifest {
   const { precision } = json;
   if (typeof name !== "string" || name === "") fail(where, '"name" must be a non-empty string');
   if (typeof model !== "string") fail(where, '"model" must be the path of the ONNX file');
+  confined(where, "model", model);
   if (!isObject(input) || typeof input.name !== "string") fail(where, '"input.name" is missing');
   if (
     !isObject(output) || typeof output.name !== "string" ||
@@ -150,6 +184,7 @@ export function parseManifest(json: unknown, where = "(inline)"): Manifest {
   }
   if ((p.std as number[]).some((s) => s === 0)) fail(where, '"preprocessing.std" must not be 0');
   if (typeof labels !== "string") fail(where, '"labels" must be the path of the labels file');
+  confined(where, "labels", labels);
   if (precision !== undefined && !["fp32", "fp16", "int8"].includes(precision as string)) {
     fail(where, '"precision" must be "fp32", "fp16" or "int8"');
   }

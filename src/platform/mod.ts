@@ -20,7 +20,7 @@ export const EDGE_PROFILES = ["deno-deploy", "netlify", "supabase"] as const;
 /** One of {@linkcode EDGE_PROFILES}. */
 export type EdgeProfileName = typeof EDGE_PROFILES[number];
 
-/** A platform's published budgets (see README, "Deploy"). */
+/** A platform's published budgets (see docs/deploy.md). */
 export interface EdgeProfile {
   name: EdgeProfileName | "local";
   /** Memory an isolate may use, in bytes; absent: no cap. */
@@ -29,9 +29,12 @@ export interface EdgeProfile {
   cpuMsPerRequest?: number;
   /** Largest deployed code (after the platform's compression or bundling), in bytes. */
   codeBytes?: number;
-  /** Whether the platform offers the Worker API (onnxruntime-web's threads need it). */
-  workers: boolean;
-  /** Longest the event loop may be blocked, in milliseconds. */
+  /**
+   * Whether the platform offers the Worker API (onnxruntime-web's threads need it); `"probe"`
+   * where its docs do not say: the server starts one at start-up and falls back to one thread.
+   */
+  workers: boolean | "probe";
+  /** Longest the event loop may be blocked, in milliseconds; absent: no documented limit. */
   maxBlockMs?: number;
   /**
    * Largest image accepted (width x height), below `--max-pixels`' 40 MP default: decoding a
@@ -46,41 +49,106 @@ export interface EdgeProfile {
 const MB = 1024 * 1024;
 
 /**
- * The profiles, from each platform's limits page (read 2026-11): Deno Deploy
- * 512 MB, 50 ms CPU per request (200 ms on paid plans, averaged), deployments
- * up to 1 GB, no event-loop block over 1 s; Netlify Edge Functions 512 MB,
- * 50 ms CPU, 20 MB compressed code; Supabase Edge Functions 256 MB, 2 s CPU,
- * 20 MB after bundling, no Web Worker API.
+ * The profiles, from each platform's documentation as read on 2026-12-07. Where
+ * pages disagree the profile takes the safe (smaller) figure; `EDGE_MEMORY_MB`
+ * overrides the memory cap (docs/deploy.md). A budget a platform does not
+ * document is left out: no per-request CPU budget and no event-loop limit on
+ * Deno Deploy (its 50/200 ms and "no block over 1 s" were Deploy Classic's).
  */
 export const PROFILES: Readonly<Record<EdgeProfileName, EdgeProfile>> = {
+  // https://docs.deno.com/deploy/pricing_and_limits (read 2026-12-07): "maximum memory
+  // allocation of 512MB", deployments up to 1 GB of source and static files, access governed by
+  // the acceptable use policy. Issue 22 reports other Deno Deploy pages (denoland/docs, 2026-08)
+  // giving 768 MB by default and up to 4 GB: 512 MB is the safe figure. No per-request CPU limit
+  // is documented; the Deno CLI runs with all permissions, so Workers exist.
   "deno-deploy": {
     name: "deno-deploy",
     memoryBytes: 512 * MB,
-    cpuMsPerRequest: 50,
     codeBytes: 1024 * MB,
     workers: true,
-    maxBlockMs: 1000,
     maxPixels: 2_100_000,
   },
+  // https://docs.netlify.com/edge-functions/limits/ (read 2026-12-07): 20 MB code after
+  // compression, 512 MB memory per set of deployed edge functions (ours is one function),
+  // 50 ms CPU per request. Workers are not documented: probed at start-up.
   netlify: {
     name: "netlify",
     memoryBytes: 512 * MB,
     cpuMsPerRequest: 50,
     codeBytes: 20 * MB,
-    workers: true,
-    maxBlockMs: 1000,
+    workers: "probe",
     maxPixels: 2_100_000,
   },
+  // https://supabase.com/docs/guides/functions/limits (read 2026-12-07): 256 MB memory, 2 s CPU
+  // per request, 20 MB per function after bundling with the CLI, no Web Worker API.
   supabase: {
     name: "supabase",
     memoryBytes: 256 * MB,
     cpuMsPerRequest: 2000,
     codeBytes: 20 * MB,
     workers: false,
-    maxBlockMs: 1000,
     maxPixels: 2_100_000,
   },
 };
+
+/**
+ * A profile with the memory cap of `EDGE_MEMORY_MB` (a positive number of MB), for a plan
+ * or platform page that gives more than the profile's safe figure; else the profile itself.
+ *
+ * @throws {RangeError} When `EDGE_MEMORY_MB` is not a positive number.
+ *
+ * @example
+ * ```ts
+ * withMemoryOverride(PROFILES["deno-deploy"], () => "768").memoryBytes; // 805306368
+ * ```
+ */
+export function withMemoryOverride(
+  profile: EdgeProfile,
+  env: (key: string) => string | undefined = defaultEnv,
+): EdgeProfile {
+  const text = env("EDGE_MEMORY_MB")?.trim();
+  if (!text || profile.name === "local") return profile;
+  const mb = Number(text);
+  if (!(mb > 0) || !Number.isFinite(mb)) {
+    throw new RangeError(`Cannot use EDGE_MEMORY_MB=${text}: expected a positive number of MB`);
+  }
+  return { ...profile, memoryBytes: Math.round(mb * MB) };
+}
+
+/**
+ * Whether a Worker can start and answer here, within `timeoutMs`: for a platform whose docs do
+ * not say (profile `workers: "probe"`). A module Worker from a data: URL echoes one message.
+ *
+ * @example
+ * ```ts
+ * const workers = await probeWorkers(); // false where the Worker API is missing or refused
+ * ```
+ */
+export async function probeWorkers(timeoutMs = 2000): Promise<boolean> {
+  const Ctor = (globalThis as { Worker?: typeof Worker }).Worker;
+  if (typeof Ctor !== "function" || !WORKER_AT_START) return false;
+  let worker: Worker | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    const source = "self.onmessage = (e) => self.postMessage(e.data);";
+    worker = new Ctor(`data:text/javascript,${encodeURIComponent(source)}`, { type: "module" });
+    const answered = new Promise<boolean>((resolve) => {
+      worker!.onmessage = (e) => resolve(e.data === "probe");
+      worker!.onerror = (e) => {
+        e.preventDefault();
+        resolve(false);
+      };
+    });
+    worker.postMessage("probe");
+    const late = new Promise<boolean>((r) => timer = setTimeout(() => r(false), timeoutMs));
+    return await Promise.race([answered, late]);
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+    worker?.terminate();
+  }
+}
 
 /** No platform: a self-hosted server. */
 export const LOCAL_PROFILE: EdgeProfile = { name: "local", workers: true };
@@ -149,7 +217,9 @@ export function detectPlatform(options: DetectOptions = {}): Platform {
   } else if (env("DENO_DEPLOY") === "true" || env("DENO_DEPLOYMENT_ID")) {
     [profile, reason] = [PROFILES["deno-deploy"], "DENO_DEPLOY / DENO_DEPLOYMENT_ID"];
   }
-  const workers = hasWorker && profile.workers;
+  profile = withMemoryOverride(profile, env);
+  // "probe": assumed here when the runtime has a Worker; the server confirms with probeWorkers.
+  const workers = hasWorker && profile.workers !== false;
   return { profile, reason, workers, threads: workers ? undefined : 1 };
 }
 

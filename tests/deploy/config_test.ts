@@ -1,22 +1,54 @@
 import assert from "node:assert/strict";
 import { createApp } from "../../src/api/mod.ts";
 import { config as netlify } from "../../deploy/netlify/edge-functions/alexnet.ts";
+import { checkDeployKey } from "../../deploy/check.ts";
+import { type Schema, validate } from "../../deploy/_schema.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 const readJson = async (path: string) => JSON.parse(await Deno.readTextFile(new URL(path, ROOT)));
 const exists = (path: string) => Deno.stat(new URL(path, ROOT)).then(() => true, () => false);
 
-Deno.test("deno.json deploys main.ts with the code, the page and the manifests, without tests or weights it does not serve", async () => {
+const schema: Schema = await readJson("deploy/deploy_key.schema.json");
+
+Deno.test("deno.json's deploy key has the structure deno deploy accepts", async () => {
+  const { deploy } = await readJson("deno.json");
+  assert.deepEqual(validate(deploy, schema, "deploy"), []);
+  // The deploy CLI's parser requires org; the user's own goes there or in --org.
+  assert.equal(typeof deploy.org, "string");
+  assert.ok(deploy.org.length > 0);
+  assert.equal(typeof deploy.app, "string");
+  assert.deepEqual(await checkDeployKey(), []);
+});
+
+Deno.test("the deploy key's schema refuses the keys deno deploy refuses", () => {
+  const base = { org: "o", app: "a" };
+  assert.deepEqual(validate({ ...base, project: "p" }, schema, "deploy"), [
+    'deploy: "project" is not allowed',
+  ]);
+  assert.deepEqual(validate({ ...base, entrypoint: "main.ts" }, schema, "deploy"), [
+    'deploy: "entrypoint" is not allowed',
+  ]);
+  assert.deepEqual(validate({ app: "a" }, schema, "deploy"), ['deploy: "org" is required']);
+  assert.deepEqual(validate({ ...base, runtime: { mode: "edge" } }, schema, "deploy"), [
+    "deploy.runtime.mode: expected one of dynamic, static",
+  ]);
+  assert.deepEqual(validate({ ...base, runtime: { memory_limit: 1 } }, schema, "deploy"), [
+    'deploy.runtime: "memory_limit" is not allowed',
+  ]);
+  assert.deepEqual(validate({ ...base, include: ["a", 1] }, schema, "deploy"), [
+    "deploy.include[1]: expected string, found number",
+  ]);
+});
+
+Deno.test("deno.json deploys main.ts with the code, the page and the manifests, and tasks to check it", async () => {
   const { deploy, tasks } = await readJson("deno.json");
-  assert.equal(deploy.entrypoint, "main.ts");
+  assert.equal(deploy.runtime.entrypoint, "main.ts");
   for (const path of deploy.include as string[]) {
-    if (path.includes("*") || path.endsWith(".onnx")) continue; // globs; weights you fetch first
+    if (path.includes("*")) continue;
     assert.ok(await exists(path), `deploy.include names ${path}, which is missing`);
   }
-  for (const path of ["tests/", "node_modules/", "models/alexnet-synthetic*"]) {
-    assert.ok(deploy.exclude.includes(path), `deploy.exclude lacks ${path}`);
-  }
   assert.match(tasks.deploy, /^deno deploy\b/);
+  assert.match(tasks["deploy:check"], /deploy\/check\.ts$/);
   assert.match(tasks["edge:sim"], /bench\/edge_sim\.ts$/);
 });
 

@@ -54,3 +54,28 @@ Deno.test("bad hardening settings are refused at start-up with the setting named
     assert.throws(() => parseCorsOrigins(origin), /Cannot use cors-origin=/, origin);
   }
 });
+
+Deno.test("the pipeline's settings default to 16 per batch, 64 readers, 2 s idle and 5 s reads", () => {
+  const config = parseConfig([]);
+  assert.deepEqual(
+    [config.maxBatch, config.maxReaders, config.bodyIdleTimeoutMs, config.bodyReadTimeoutMs],
+    [16, 64, 2000, 5000],
+  );
+  const env: Record<string, string> = { MAX_BATCH: "4", BODY_READ_TIMEOUT: "10s" };
+  const set = parseConfig([
+    "--max-readers",
+    "8",
+    "--body-idle-timeout",
+    "500ms",
+    "--max-batch",
+    "2",
+  ], (k) => env[k]);
+  assert.deepEqual(
+    [set.maxBatch, set.maxReaders, set.bodyIdleTimeoutMs, set.bodyReadTimeoutMs],
+    [2, 8, 500, 10_000],
+  );
+  assert.throws(() => parseConfig(["--max-batch", "0"]), /max-batch=0/);
+  assert.throws(() => parseConfig(["--max-readers", "1.5"]), /max-readers=1.5/);
+  assert.throws(() => parseConfig(["--body-idle-timeout", "0"]), /body-idle-timeout=0/);
+  assert.throws(() => parseConfig(["--body-read-timeout", "later"]), /body-read-timeout=later/);
+});

@@ -1,19 +1,24 @@
 /**
  * `deno task fuzz`: the mutation fuzzer (tests/hardening/_fuzz.ts) against
  * the real server in its own process on loopback, with the tiny test model so
- * the time goes to the input path, not to inference. Prints what it saw and
- * exits 1 when a rule broke, the server went down, its peak resident memory
- * passed --rss-limit, or it did not stop cleanly (exit 0) on SIGTERM.
+ * the time goes to the input path, not to inference; then the HTTP hostile
+ * corpus (tests/hardening/_http_corpus.ts) at the hostile report's sizes.
+ * Prints what it saw and exits 1 when a rule broke, a corpus case got a
+ * status it must not or held up a normal /predict, the server went down, its
+ * peak resident memory passed --rss-limit, or it did not stop cleanly
+ * (exit 0) on SIGTERM.
  *
  * ```sh
- * deno task fuzz                                  # 20,000 cases, seed 1
- * deno task fuzz --cases 5000 --seed 7 --concurrency 8 --max-pixels 40mp
+ * deno task fuzz                                  # 20,000 cases, seed 1, and the HTTP corpus
+ * deno task fuzz --cases 5000 --seed 7 --concurrency 8 --max-pixels 40mp --no-http
  * ```
  *
  * @module
  */
 import { parseArgs } from "node:util";
-import { writeTinyModel } from "../_helpers.ts";
+import { encodePng } from "../../src/api/_png.ts";
+import { fixture, writeTinyModel } from "../_helpers.ts";
+import { type HttpCaseResult, runHttpCorpus } from "./_http_corpus.ts";
 import { generateCases, loadCorpus, runFuzz } from "./_fuzz.ts";
 import { startServer } from "./_server.ts";
 
@@ -32,6 +37,8 @@ export interface FuzzServerOptions {
   maxFixtureBytes?: number;
   /** Progress lines (default: none). */
   log?: (line: string) => void;
+  /** Also send the HTTP hostile corpus, at these sizes (default: not). */
+  http?: { batch: number; empties: number; slowClients: number; slowHeaderMs: number };
 }
 
 /** What {@linkcode fuzzServer} saw. */
@@ -52,6 +59,8 @@ export interface FuzzServerReport {
   exitCode: number;
   /** Lines it logged at error level (unexpected failures). */
   errorLines: string[];
+  /** The HTTP corpus's cases, when sent. */
+  http?: HttpCaseResult[];
 }
 
 /**
@@ -92,6 +101,14 @@ export async function fuzzServer(options: FuzzServerOptions): Promise<FuzzServer
         options.log?.(`${done} cases, server RSS ${(rss / MiB).toFixed(0)} MiB`);
       },
     });
+    const http = options.http && await runHttpCorpus({
+      url: server.url,
+      model: "tiny-user-model",
+      photo: await fixture("camera_gray.jpg"),
+      tinyImage: encodePng({ width: 1, height: 1, channels: 3, data: new Uint8Array(3) }),
+      bodyReadMs: 5_000, // the server's default --body-read-timeout
+      ...options.http,
+    });
     const health = await fetch(`${server.url}/healthz`).then(async (r) => {
       await r.body?.cancel();
       return r.status === 200;
@@ -107,6 +124,7 @@ export async function fuzzServer(options: FuzzServerOptions): Promise<FuzzServer
       stayedUp: health,
       exitCode,
       errorLines: errorLines.slice(0, 20),
+      http: http || undefined,
     };
   } finally {
     if (server.alive()) await server.stop("SIGKILL");
@@ -124,6 +142,7 @@ if (import.meta.main) {
       "max-pixels": { type: "string", default: "40mp" },
       "max-body": { type: "string", default: "10485760" },
       "rss-limit": { type: "string", default: "1024" },
+      "no-http": { type: "boolean", default: false },
     },
   });
   const rssLimit = Number(values["rss-limit"]);
@@ -134,7 +153,14 @@ if (import.meta.main) {
     maxPixels: values["max-pixels"]!,
     maxBodyBytes: Number(values["max-body"]),
     log: (line) => console.error(line),
+    // The hostile report's sizes: 10 MB of 1x1 images, 300,000 empty elements, 32 slow clients.
+    http: values["no-http"]
+      ? undefined
+      : { batch: 136_000, empties: 300_000, slowClients: 32, slowHeaderMs: 10_000 },
   });
+  const badHttp = (report.http ?? []).filter((r) =>
+    r.normal !== 200 || r.statuses.some((s) => !r.allowed.includes(s))
+  );
   console.log(JSON.stringify(report, null, 2));
   const failures = [
     report.violationCount > 0 && `${report.violationCount} broken rules`,
@@ -142,6 +168,7 @@ if (import.meta.main) {
     report.exitCode !== 0 && `exit code ${report.exitCode} after SIGTERM`,
     report.errorLines.length > 0 && "error lines in the server log",
     report.rssPeakMiB > rssLimit && `peak RSS ${report.rssPeakMiB} MiB over ${rssLimit} MiB`,
+    badHttp.length > 0 && `HTTP corpus cases ${badHttp.map((r) => r.name).join(", ")}`,
   ].filter(Boolean);
   console.error(
     failures.length

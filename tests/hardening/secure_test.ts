@@ -82,6 +82,30 @@ Deno.test("CORS allows exactly the configured origins, or any with *", async () 
   assert.equal(star.headers.get("access-control-allow-origin"), "*");
 });
 
+Deno.test("a CORS preflight allows Inference-Header-Content-Length, so pages send binary tensors", async () => {
+  const app = createApp({}, { corsOrigins: ["https://app.example"] });
+  const preflight = await app.request("/v2/models/alexnet/infer", {
+    method: "OPTIONS",
+    headers: {
+      origin: "https://app.example",
+      "access-control-request-method": "POST",
+      "access-control-request-headers": "content-type,inference-header-content-length",
+    },
+  });
+  assert.equal(preflight.status, 204);
+  assert.equal(preflight.headers.get("access-control-allow-origin"), "https://app.example");
+  const allowed = (preflight.headers.get("access-control-allow-headers") ?? "").toLowerCase()
+    .split(/\s*,\s*/);
+  assert.ok(allowed.includes("inference-header-content-length"), allowed.join(","));
+  assert.ok(allowed.includes("content-type"), allowed.join(","));
+  // A binary answer carries the same header: the page must be able to read it.
+  const answer = await app.request("/healthz", { headers: { origin: "https://app.example" } });
+  assert.match(
+    answer.headers.get("access-control-expose-headers") ?? "",
+    /(^|,\s*)Inference-Header-Content-Length(,|$)/i,
+  );
+});
+
 Deno.test("static serving answers 404 to every path outside static/", async () => {
   const app = createApp({});
   const paths = [

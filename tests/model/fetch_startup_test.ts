@@ -5,6 +5,7 @@ import { parseConfig } from "../../src/config.ts";
 import { ClassifierError } from "../../src/errors.ts";
 import { chooseStartupModel, type StartupOptions } from "../../src/model/fetch_startup.ts";
 import { findZooEntry } from "../../src/model/zoo.ts";
+import { rememberSha256, stampOf } from "../../src/model/sha256_cache.ts";
 import { loopbackFetch, randomBytes, refusedUrl, serveFile } from "./_fetch_servers.ts";
 import { buildZooInterfaceModel, zooTestEntry } from "./_zoo_models.ts";
 
@@ -20,11 +21,19 @@ async function tempDir(): Promise<URL> {
   return new URL(`file://${dir}/`);
 }
 
-/** A sparse file of a zoo entry's exact size: start-up checks presence by size. */
+/**
+ * A sparse file of a zoo entry's exact size, and the sha256 cache entry a verified first start
+ * would have left for it (the real files cannot be fetched here): start-up then takes it for
+ * the pinned file while its size, mtime and ctime stay.
+ */
 async function placeholder(dir: URL, name: string, size?: number): Promise<void> {
   const entry = findZooEntry(name)!;
-  using file = await Deno.open(new URL(entry.file, dir), { write: true, create: true });
-  await file.truncate(size ?? entry.bytes ?? 1000);
+  const url = new URL(entry.file, dir);
+  {
+    using file = await Deno.open(url, { write: true, create: true });
+    await file.truncate(size ?? entry.bytes ?? 1000);
+  }
+  if (entry.sha256) await rememberSha256(url, stampOf(await Deno.lstat(url)), entry.sha256);
 }
 
 /** Start-up options that can only reach loopback, with no built-in mirrors and no progress bar. */

@@ -7,10 +7,12 @@ import {
   MEMORY_MODEL,
   modelRuntime,
   ModelTooLargeError,
+  probeWorkers,
   processCpuMs,
   profileNamed,
   PROFILES,
   residentMemoryWarning,
+  withMemoryOverride,
 } from "../../src/platform/mod.ts";
 
 const MB = 1024 * 1024;
@@ -180,4 +182,68 @@ Deno.test("processCpuMs counts the CPU this process spends", () => {
   const spent = processCpuMs() - before;
   assert.ok(x >= 0);
   assert.ok(spent > 0, `expected some CPU time, got ${spent} ms`);
+});
+
+Deno.test("the profiles carry only what today's docs publish, the safe figure where they disagree", async () => {
+  // Deno Deploy: 512 MB (its pages give 512, 768 by default, up to 4 GB), no documented CPU
+  // budget or event-loop limit (those were Deploy Classic's), deployments up to 1 GB.
+  const deno = PROFILES["deno-deploy"];
+  assert.equal(deno.memoryBytes, 512 * MB);
+  assert.equal(deno.cpuMsPerRequest, undefined);
+  assert.equal(deno.maxBlockMs, undefined);
+  assert.equal(deno.codeBytes, 1024 * MB);
+  assert.equal(PROFILES.netlify.cpuMsPerRequest, 50);
+  assert.equal(PROFILES.netlify.workers, "probe"); // not documented
+  assert.equal(PROFILES.supabase.workers, false);
+  assert.equal(PROFILES.supabase.cpuMsPerRequest, 2000);
+  // Each profile names the page it came from and the day it was read.
+  const source = await Deno.readTextFile(new URL("../../src/platform/mod.ts", import.meta.url));
+  for (
+    const url of [
+      "https://docs.deno.com/deploy/pricing_and_limits",
+      "https://docs.netlify.com/edge-functions/limits/",
+      "https://supabase.com/docs/guides/functions/limits",
+    ]
+  ) {
+    assert.match(
+      source,
+      new RegExp(`${url.replaceAll(".", "\\.")} \\(read \\d{4}-\\d{2}-\\d{2}\\)`),
+    );
+  }
+});
+
+Deno.test("EDGE_MEMORY_MB overrides a profile's memory cap, and is refused when not a number", () => {
+  const env = (value: string) => (k: string) => k === "EDGE_MEMORY_MB" ? value : undefined;
+  assert.equal(withMemoryOverride(PROFILES["deno-deploy"], env("768")).memoryBytes, 768 * MB);
+  assert.equal(withMemoryOverride(PROFILES.supabase, env("")).memoryBytes, 256 * MB);
+  assert.throws(() => withMemoryOverride(PROFILES.supabase, env("lots")), RangeError);
+  assert.throws(() => withMemoryOverride(PROFILES.supabase, env("-1")), RangeError);
+  const p = detectPlatform({
+    env: (k) => ({ EDGE_PROFILE: "deno-deploy", EDGE_MEMORY_MB: "1024" })[k],
+  });
+  assert.equal(p.profile.memoryBytes, 1024 * MB);
+  assert.equal(PROFILES["deno-deploy"].memoryBytes, 512 * MB); // the profile itself is unchanged
+});
+
+Deno.test("a profile whose docs are silent on Workers assumes them where the runtime has one", () => {
+  const env = (k: string) => k === "EDGE_PROFILE" ? "netlify" : undefined;
+  assert.equal(detectPlatform({ env, hasWorker: true }).workers, true);
+  assert.equal(detectPlatform({ env, hasWorker: false }).workers, false);
+});
+
+Deno.test({
+  name: "probeWorkers starts a Worker that answers here, and says no without the constructor",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    assert.equal(await probeWorkers(), true);
+    const saved = globalThis.Worker;
+    try {
+      // deno-lint-ignore no-explicit-any
+      delete (globalThis as any).Worker;
+      assert.equal(await probeWorkers(), false);
+    } finally {
+      globalThis.Worker = saved;
+    }
+  },
 });

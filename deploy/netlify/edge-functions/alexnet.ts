@@ -4,7 +4,7 @@
  * answers the API paths below. The code bundle is capped at 20 MB compressed,
  * so the model is fetched into memory at cold start: `MODEL=int8` (pinned
  * sha256, from its mirrors or `MODEL_URL`), or `MODEL_URL` + `MODEL_SHA256`
- * for your own copy. See README, "Deploy".
+ * for your own copy. See docs/deploy.md.
  *
  * @module
  */

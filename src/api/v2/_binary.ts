@@ -77,18 +77,26 @@ export function writeFloat32LE(values: Float32Array): Uint8Array {
 
 /**
  * Reads BYTES elements, each a 4-byte little-endian length and its bytes;
- * `what` names the tensor in error messages.
+ * `what` names the tensor in error messages. More than `max` elements is a
+ * 413, found without reading past element `max`.
  *
  * @example
  * ```ts
  * readBytesElements(new Uint8Array([2, 0, 0, 0, 104, 105]), "image"); // [Uint8Array [104, 105]]
  * ```
  */
-export function readBytesElements(bytes: Uint8Array, what: string): Uint8Array[] {
+export function readBytesElements(bytes: Uint8Array, what: string, max = Infinity): Uint8Array[] {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const elements: Uint8Array[] = [];
   let offset = 0;
   while (offset < bytes.length) {
+    if (elements.length === max) {
+      throw new ClassifierError(
+        "payload_too_large",
+        `Cannot run inference: ${what} carries more than ${max} elements; send at most ${max} ` +
+          "per request",
+      );
+    }
     if (offset + 4 > bytes.length) {
       throw bad(
         `Cannot read ${what}: BYTES element ${elements.length} is truncated ` +

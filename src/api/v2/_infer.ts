@@ -1,18 +1,27 @@
 /**
- * One Open Inference Protocol inference: the request body (JSON, or a JSON
- * header and binary tensor data) -> the model's input x: [N, 3, H, W] ->
- * its raw output y: [N, K] -> the response (JSON, or a JSON header and binary
- * data). The input is either the tensor itself (FP32) or N encoded images
- * (BYTES), which take the same decode and preprocessing path as /predict.
+ * One Open Inference Protocol inference as the request pipeline's steps
+ * (`../pipeline.ts`): the request body (JSON, or a JSON header and binary
+ * tensor data) is parsed and every element checked (count, shape, datatype,
+ * sizes, `--max-batch`) before anything is allocated or decoded; then the
+ * model's input x: [N, 3, H, W] is made, either from the tensor itself (FP32)
+ * or from N encoded images (BYTES) that the classifier decodes as for
+ * /predict; the model gives its raw output y: [N, K]; the answer is JSON, or
+ * a JSON header and binary data.
  *
  * @module
  */
 import type { z } from "@hono/zod-openapi";
 import { ClassifierError } from "../../errors.ts";
 import type { Classifier } from "../../classify/mod.ts";
-import { decodeImage, preprocess } from "../../image/mod.ts";
+import type { Job, Steps } from "../pipeline.ts";
 import { decodeBase64 } from "../_image_request.ts";
-import { readBytesElements, readFloat32LE, splitBody, writeFloat32LE } from "./_binary.ts";
+import {
+  joinBody,
+  readBytesElements,
+  readFloat32LE,
+  splitBody,
+  writeFloat32LE,
+} from "./_binary.ts";
 import { InferenceRequest, type InferenceResponse, type RequestInput } from "./_schemas.ts";
 
 type Request = z.infer<typeof InferenceRequest>;
@@ -28,14 +37,22 @@ export interface InferAnswer {
   binary: Uint8Array[];
 }
 
-/** Options of {@linkcode infer}. */
-export interface InferOptions {
-  /** Largest image of a BYTES input, width x height from its header (default: decodeImage's). */
-  maxPixels?: number;
+/** A checked request: its model input, still encoded, and the outputs it asks for. */
+export interface Checked {
+  request: Request;
+  /** FP32: the tensor's values (bytes or JSON numbers); BYTES: the N encoded images. */
+  input:
+    | { datatype: "FP32"; n: number; binary?: Uint8Array; values?: unknown[] }
+    | { datatype: "BYTES"; n: number; images: Uint8Array[] };
+  /** Per output asked: whether it goes as binary data. */
+  binaryOutputs: boolean[];
 }
 
+/** The model's raw output y: [N, K]. */
+type Output = Awaited<ReturnType<Classifier["inferRaw"]>>;
+
 /** A preprocessed batch x: [N, 3, H, W]. */
-interface Batch {
+export interface Batch {
   tensor: Float32Array;
   n: number;
 }
@@ -50,12 +67,21 @@ function issuePath(path: readonly PropertyKey[]): string {
 }
 
 /** Parses and validates the JSON (header) of an inference request. */
-export function parseInferenceRequest(header: Uint8Array): Request {
+export function parseInferenceRequest(header: Uint8Array, maxBatch = Infinity): Request {
   let json: unknown;
   try {
     json = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(header));
   } catch {
     throw bad("Cannot parse the inference request: it is not valid JSON");
+  }
+  // Before the schema walks every element: a batch over the cap is refused on its counts alone.
+  for (const input of (json as { inputs?: unknown })?.inputs as unknown[] ?? []) {
+    const { shape, data } = (input ?? {}) as { shape?: unknown; data?: unknown };
+    const first = Array.isArray(shape) ? shape[0] : undefined;
+    if (typeof first === "number") checkBatch(first, maxBatch);
+    if ((input as { datatype?: unknown })?.datatype === "BYTES" && Array.isArray(data)) {
+      checkBatch(data.length, maxBatch);
+    }
   }
   const parsed = InferenceRequest.safeParse(json);
   if (!parsed.success) {
@@ -115,10 +141,29 @@ function flatten(data: readonly unknown[], depth: number, what: string, out: unk
 
 const dims = (shape: readonly number[]) => `[${shape.join(", ")}]`;
 
-/** x: [N, 3, H, W] from an FP32 input, from JSON `data` or its binary data. */
-function fp32Batch(input: Input, chunk: Uint8Array | undefined, classifier: Classifier): Batch {
+/** 413 for a batch of `n` over `maxBatch`. */
+function checkBatch(n: number, maxBatch: number): void {
+  if (n <= maxBatch) return;
+  throw new ClassifierError(
+    "payload_too_large",
+    `Cannot run inference: the batch has ${n} elements; send at most ${maxBatch} per request`,
+  );
+}
+
+/** The model's input size. */
+function planeOf(classifier: Classifier) {
   const { width: w, height: h } = classifier.info.preprocessing;
-  const c = 3;
+  return { c: 3, h, w, plane: 3 * h * w };
+}
+
+/** Checks an FP32 input x: [N, 3, H, W] against the model, without building it. */
+function checkFp32(
+  input: Input,
+  chunk: Uint8Array | undefined,
+  classifier: Classifier,
+  maxBatch: number,
+): Checked["input"] {
+  const { c, h, w, plane } = planeOf(classifier);
   const what = `input "${input.name}"`;
   const s = input.shape;
   if (s.length !== 4 || s[0] < 1 || s[1] !== c || s[2] !== h || s[3] !== w) {
@@ -127,7 +172,8 @@ function fp32Batch(input: Input, chunk: Uint8Array | undefined, classifier: Clas
         " with N at least 1",
     );
   }
-  const count = s[0] * c * h * w;
+  checkBatch(s[0], maxBatch);
+  const count = s[0] * plane;
   if (chunk) {
     if (chunk.length !== count * 4) {
       throw bad(
@@ -135,7 +181,7 @@ function fp32Batch(input: Input, chunk: Uint8Array | undefined, classifier: Clas
           `binary_data_size says ${chunk.length}`,
       );
     }
-    return { tensor: readFloat32LE(chunk), n: s[0] };
+    return { datatype: "FP32", n: s[0], binary: chunk };
   }
   const values = flatten(input.data!, s.length, what);
   if (values.length !== count) {
@@ -143,22 +189,17 @@ function fp32Batch(input: Input, chunk: Uint8Array | undefined, classifier: Clas
       `Cannot read ${what}: shape ${dims(s)} has ${count} elements, "data" has ${values.length}`,
     );
   }
-  const tensor = new Float32Array(count);
-  for (let i = 0; i < count; i++) {
-    const v = values[i];
-    if (typeof v !== "number") throw bad(`Cannot read ${what}: data[${i}] is not a number`);
-    tensor[i] = v;
-  }
-  return { tensor, n: s[0] };
+  const at = values.findIndex((v) => typeof v !== "number");
+  if (at >= 0) throw bad(`Cannot read ${what}: data[${at}] is not a number`);
+  return { datatype: "FP32", n: s[0], values };
 }
 
-/** x: [N, 3, H, W] from a BYTES input of N encoded images, through the /predict image path. */
-async function imageBatch(
+/** Checks a BYTES input of N encoded images: its shape, count and every element, none decoded. */
+function checkImages(
   input: Input,
   chunk: Uint8Array | undefined,
-  classifier: Classifier,
-  maxPixels?: number,
-): Promise<Batch> {
+  maxBatch: number,
+): Checked["input"] {
   const what = `input "${input.name}"`;
   const s = input.shape;
   if (!(s.length === 1 || (s.length === 2 && s[1] === 1)) || s[0] < 1) {
@@ -167,10 +208,13 @@ async function imageBatch(
         "images with N at least 1",
     );
   }
+  checkBatch(s[0], maxBatch);
   let images: Uint8Array[];
-  if (chunk) images = readBytesElements(chunk, what);
+  if (chunk) images = readBytesElements(chunk, what, maxBatch);
   else {
-    images = flatten(input.data!, s.length, what).map((v, i) => {
+    const values = flatten(input.data!, s.length, what);
+    checkBatch(values.length, maxBatch);
+    images = values.map((v, i) => {
       if (typeof v !== "string") throw bad(`Cannot read ${what}: data[${i}] is not a string`);
       try {
         return decodeBase64(v);
@@ -184,51 +228,29 @@ async function imageBatch(
       `Cannot read ${what}: shape ${dims(s)} has ${s[0]} elements, it carries ${images.length}`,
     );
   }
-  const spec = classifier.info.preprocessing;
-  const plane = 3 * spec.width * spec.height;
-  const tensor = new Float32Array(images.length * plane);
-  for (const [i, bytes] of images.entries()) {
-    if (bytes.length === 0) throw bad(`Cannot read ${what}: element ${i} is empty`);
-    try {
-      preprocess(await decodeImage(bytes, { maxPixels, fitFor: spec }), spec, tensor, i * plane);
-    } catch (e) {
-      if (!(e instanceof ClassifierError) || images.length === 1) throw e;
-      throw new ClassifierError(e.code, `${e.message} (${what}, element ${i})`, { cause: e });
-    }
-  }
-  return { tensor, n: images.length };
-}
-
-/** The outputs to answer, each with whether it goes as binary data. */
-function selectOutputs(request: Request, outputName: string): boolean[] {
-  const asked = request.outputs?.length ? request.outputs : [{ name: outputName }];
-  const allBinary = request.parameters?.binary_data_output ?? false;
-  return asked.map((o: { name: string; parameters?: { binary_data?: boolean } }) => {
-    if (o.name !== outputName) {
-      throw bad(
-        `Cannot run inference: the model has no output "${o.name}"; its output is "${outputName}"`,
-      );
-    }
-    return o.parameters?.binary_data ?? allBinary;
-  });
+  const empty = images.findIndex((bytes) => bytes.length === 0);
+  if (empty >= 0) throw bad(`Cannot read ${what}: element ${empty} is empty`);
+  return { datatype: "BYTES", n: images.length, images };
 }
 
 /**
- * Runs one inference request on `classifier`.
+ * Parses and checks an inference request body (`headerLength`: the
+ * Inference-Header-Content-Length value): every element is counted and
+ * checked here, before any tensor is allocated or image decoded.
  *
  * @example
  * ```ts
- * const { json, binary } = await infer(classifier, body, { headerLength });
+ * const checked = checkInferenceRequest(body, classifier, { headerLength, maxBatch: 16 });
  * ```
  */
-export async function infer(
-  classifier: Classifier,
+export function checkInferenceRequest(
   body: Uint8Array,
-  options: InferOptions & { headerLength?: number } = {},
-): Promise<InferAnswer> {
-  const { headerLength, maxPixels } = options;
+  classifier: Classifier,
+  options: { headerLength?: number; maxBatch?: number } = {},
+): Checked {
+  const { headerLength, maxBatch = Infinity } = options;
   const { header, binary } = splitBody(body, headerLength);
-  const request = parseInferenceRequest(header);
+  const request = parseInferenceRequest(header, maxBatch);
   const chunks = binaryChunks(request.inputs, binary);
   const { input: modelInput, output: modelOutput } = classifier.info;
   if (request.inputs.length !== 1) {
@@ -245,38 +267,114 @@ export async function infer(
     );
   }
   const binaryOutputs = selectOutputs(request, modelOutput.name);
-  let batch: Batch;
-  if (input.datatype === "FP32") batch = fp32Batch(input, chunks[0], classifier);
-  else if (input.datatype === "BYTES") {
-    batch = await imageBatch(input, chunks[0], classifier, maxPixels);
-  } else {
-    throw bad(
-      `Cannot run inference: input "${input.name}" is ${input.datatype}; send FP32 ` +
-        "[N, 3, H, W] tensors or BYTES [N] encoded images",
-    );
+  if (input.datatype === "FP32") {
+    return {
+      request,
+      input: checkFp32(input, chunks[0], classifier, maxBatch),
+      binaryOutputs,
+    };
   }
-  // y: [N, K], as the graph writes it.
-  const { data } = await classifier.inferRaw(batch.tensor, batch.n);
-  const shape = [batch.n, data.length / batch.n];
-  const parts: Uint8Array[] = [];
-  const outputs = binaryOutputs.map((asBinary) => {
-    if (!asBinary) {
-      return { name: modelOutput.name, datatype: "FP32" as const, shape, data: Array.from(data) };
+  if (input.datatype === "BYTES") {
+    return { request, input: checkImages(input, chunks[0], maxBatch), binaryOutputs };
+  }
+  throw bad(
+    `Cannot run inference: input "${input.name}" is ${input.datatype}; send FP32 ` +
+      "[N, 3, H, W] tensors or BYTES [N] encoded images",
+  );
+}
+
+/** x: [N, 3, H, W] from a checked input: the tensor as sent, or the images decoded. */
+export async function prepareBatch(checked: Checked, job: Job): Promise<Batch> {
+  const { input } = checked;
+  if (input.datatype === "FP32") {
+    if (input.binary) return { tensor: readFloat32LE(input.binary), n: input.n };
+    return { tensor: Float32Array.from(input.values as number[]), n: input.n };
+  }
+  const { classifier, maxPixels, signal } = job;
+  const { plane } = planeOf(classifier);
+  const what = `input "${checked.request.inputs[0].name}"`;
+  const tensor = new Float32Array(input.n * plane); // n <= --max-batch, checked
+  for (const [i, bytes] of input.images.entries()) {
+    try {
+      // x: [3, H, W], decoded and preprocessed where the classifier decodes.
+      tensor.set(await classifier.prepareImage(bytes, { maxPixels, signal }), i * plane);
+    } catch (e) {
+      if (!(e instanceof ClassifierError) || input.n === 1) throw e;
+      throw new ClassifierError(e.code, `${e.message} (${what}, element ${i})`, { cause: e });
     }
+  }
+  return { tensor, n: input.n };
+}
+
+/** The answer: y: [N, K] in each output asked for, as JSON data or binary data. */
+export function inferAnswer(
+  checked: Checked,
+  classifier: Classifier,
+  y: { data: Float32Array },
+): InferAnswer {
+  const { data } = y;
+  const n = checked.input.n;
+  const shape = [n, data.length / n];
+  const name = classifier.info.output.name;
+  const parts: Uint8Array[] = [];
+  const outputs = checked.binaryOutputs.map((asBinary) => {
+    if (!asBinary) return { name, datatype: "FP32" as const, shape, data: Array.from(data) };
     const bytes = writeFloat32LE(data);
     parts.push(bytes);
     return {
-      name: modelOutput.name,
+      name,
       datatype: "FP32" as const,
       shape,
       parameters: { binary_data_size: bytes.length },
     };
   });
+  const { id } = checked.request;
   const json: Response = {
     model_name: classifier.info.name,
     model_version: MODEL_VERSION,
-    ...(request.id !== undefined ? { id: request.id } : {}),
+    ...(id !== undefined ? { id } : {}),
     outputs,
   };
   return { json, binary: parts };
+}
+
+/**
+ * The steps of one inference for the request pipeline; `headerLength` is the
+ * request's Inference-Header-Content-Length.
+ *
+ * @example
+ * ```ts
+ * return pipeline.handle(c, classifier, inferSteps(headerLength));
+ * ```
+ */
+export function inferSteps(headerLength?: number): Steps<Checked, Batch, Output> {
+  return {
+    parse: (body, _c, { classifier, maxBatch }) =>
+      checkInferenceRequest(body, classifier, { headerLength, maxBatch }),
+    prepare: prepareBatch,
+    // y: [N, K], as the graph writes it.
+    run: (batch, { classifier, signal }) => classifier.inferRaw(batch.tensor, batch.n, { signal }),
+    answer(y, c, checked, { classifier }) {
+      const answer = inferAnswer(checked, classifier, y);
+      if (answer.binary.length === 0) return c.json(answer.json, 200);
+      const joined = joinBody(answer.json, answer.binary);
+      return c.body(joined.body, 200, {
+        "content-type": "application/octet-stream",
+        "inference-header-content-length": String(joined.headerLength),
+      });
+    },
+  };
+}
+/** The outputs to answer, each with whether it goes as binary data. */
+function selectOutputs(request: Request, outputName: string): boolean[] {
+  const asked = request.outputs?.length ? request.outputs : [{ name: outputName }];
+  const allBinary = request.parameters?.binary_data_output ?? false;
+  return asked.map((o: { name: string; parameters?: { binary_data?: boolean } }) => {
+    if (o.name !== outputName) {
+      throw bad(
+        `Cannot run inference: the model has no output "${o.name}"; its output is "${outputName}"`,
+      );
+    }
+    return o.parameters?.binary_data ?? allBinary;
+  });
 }

@@ -8,15 +8,15 @@
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context, ErrorHandler } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import type { Classifier } from "../../classify/mod.ts";
 import { ClassifierError, ERROR_STATUS } from "../../errors.ts";
 import { notReadyMessage } from "../health.ts";
+import { RetryLaterError } from "../limits.ts";
+import { Pipeline } from "../pipeline.ts";
 import { SERVER_NAME, SERVER_VERSION, TAGS } from "../openapi.ts";
 import type { ServerState } from "../state.ts";
-import { joinBody } from "./_binary.ts";
-import { infer, MODEL_VERSION } from "./_infer.ts";
+import { inferSteps, MODEL_VERSION } from "./_infer.ts";
 import {
   InferenceRequest,
   InferenceResponse,
@@ -38,12 +38,12 @@ export const PLATFORM = "onnxruntime_onnx";
 
 /** Options of {@linkcode oipRoutes}. */
 export interface OipOptions {
-  /** Largest request body in bytes; larger ones get 413 while streaming. */
-  maxBodyBytes: number;
-  /** Largest image of a BYTES input (width x height, from its header); larger get 422. */
-  maxPixels?: number;
-  /** Called for each request turned away by a full inference queue (the metrics count it). */
-  onReject?: () => void;
+  /**
+   * The request pipeline inference goes through: body, queue, budgets (`--max-body`,
+   * `--max-queue`, `--max-pixels`, `--max-batch`) and deadline shared with the other routes
+   * (default: one of its own, default budgets).
+   */
+  pipeline?: Pipeline;
 }
 
 const TAG = TAGS.oip;
@@ -55,12 +55,8 @@ function oipError(c: Context, status: number, message: string): Response {
 
 /** Known errors keep their status and message; anything else is a bare 500. */
 const onError: ErrorHandler = (err, c) => {
+  if (err instanceof RetryLaterError) c.header("Retry-After", String(err.retryAfterSeconds));
   if (err instanceof ClassifierError) return oipError(c, ERROR_STATUS[err.code], err.message);
-  if (err.name === "QueueFullError") {
-    // A backend with a bounded queue refuses at once, as it does for /predict.
-    c.header("Retry-After", "1");
-    return oipError(c, 503, "Cannot run inference now: the inference queue is full");
-  }
   if (err instanceof HTTPException) {
     return oipError(c, err.status, err.message || "Cannot process the request");
   }
@@ -68,12 +64,15 @@ const onError: ErrorHandler = (err, c) => {
 };
 
 const STATUS_TEXT: Record<number, string> = {
-  400: "Malformed request: bad JSON, a wrong shape or datatype, truncated binary data.",
+  400: "Malformed request: bad JSON, a wrong shape or datatype, truncated binary data, an " +
+    "empty BYTES element.",
   404: "No such model or version.",
-  413: "Body over the server's limit.",
+  408: "The body did not arrive in time (a pause or the whole read over the server's limits).",
+  413: "Body over the server's limit, or a batch over its --max-batch.",
   415: "A BYTES element is not an image in a format /predict takes.",
   422: "A BYTES element is a truncated or corrupt image.",
-  503: "The model is still loading (or failed to load), or the inference queue is full.",
+  503: "The model is still loading (or failed to load), the queue is full (Retry-After), or " +
+    "the request's deadline passed.",
 };
 
 /** Documented error answers for `statuses`. */
@@ -205,7 +204,7 @@ export const routes = {
             },
           },
         },
-        ...errors(400, 404, 413, 415, 422, 503),
+        ...errors(400, 404, 408, 413, 415, 422, 503),
       },
     })
   ),
@@ -248,11 +247,11 @@ function metadata(classifier: Classifier): z.infer<typeof ModelMetadata> {
  *
  * @example
  * ```ts
- * app.route("/v2", oipRoutes(state, { maxBodyBytes: 10 * 1024 * 1024 }));
+ * app.route("/v2", oipRoutes(state, { pipeline }));
  * ```
  */
-export function oipRoutes(state: ServerState, options: OipOptions): OpenAPIHono {
-  const limitMb = (options.maxBodyBytes / 1024 / 1024).toFixed(1);
+export function oipRoutes(state: ServerState, options: OipOptions = {}): OpenAPIHono {
+  const pipeline = options.pipeline ?? new Pipeline();
   const app = new OpenAPIHono({
     defaultHook: (result, c) => {
       if (!result.success) {
@@ -292,15 +291,11 @@ export function oipRoutes(state: ServerState, options: OipOptions): OpenAPIHono 
     modelOf(state, name, version);
     return c.json({ name, ready: true }, 200);
   });
-  const limit = bodyLimit({
-    maxSize: options.maxBodyBytes,
-    onError: (c) => oipError(c, 413, `Cannot accept the request: the body is over ${limitMb} MB`),
-  });
-  // The body is JSON or a JSON header and binary data, so the handler reads and validates it
-  // itself (with the same schemas) instead of through a JSON-only validator.
+  // The body is JSON or a JSON header and binary data, so the pipeline reads it and the steps
+  // validate it (with the same schemas) instead of a JSON-only validator.
   for (const route of routes.infer) {
     app.openAPIRegistry.registerPath(route);
-    app.post(route.getRoutingPath(), limit, async (c) => {
+    app.post(route.getRoutingPath(), (c) => {
       const classifier = modelOf(state, c.req.param("name")!, c.req.param("version"));
       const headers = InferHeaders.safeParse({
         "Inference-Header-Content-Length": c.req.header("inference-header-content-length"),
@@ -314,23 +309,8 @@ export function oipRoutes(state: ServerState, options: OipOptions): OpenAPIHono 
         );
       }
       const headerLength = headers.data["Inference-Header-Content-Length"];
-      const body = new Uint8Array(await c.req.arrayBuffer());
-      let answer;
-      try {
-        answer = await infer(classifier, body, {
-          headerLength: headerLength === undefined ? undefined : Number(headerLength),
-          maxPixels: options.maxPixels,
-        });
-      } catch (e) {
-        if ((e as Error)?.name === "QueueFullError") options.onReject?.();
-        throw e;
-      }
-      if (answer.binary.length === 0) return c.json(answer.json, 200);
-      const joined = joinBody(answer.json, answer.binary);
-      return c.body(joined.body, 200, {
-        "content-type": "application/octet-stream",
-        "inference-header-content-length": String(joined.headerLength),
-      });
+      const steps = inferSteps(headerLength === undefined ? undefined : Number(headerLength));
+      return pipeline.handle(c, classifier, steps);
     });
   }
   app.all("/*", (c) => oipError(c, 404, `Cannot find ${c.req.method} ${c.req.path}`));

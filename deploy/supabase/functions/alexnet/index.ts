@@ -3,9 +3,9 @@
  * Supabase passes requests with the function's name first in the path
  * (`/alexnet/predict`); it is taken off before the app sees them. No Web
  * Worker API there, so inference runs on one thread; 256 MB of memory, so
- * only a model that fits is loaded (src/runtime/platform.ts). The model is
+ * only a model that fits is loaded (src/platform/mod.ts). The model is
  * fetched into memory at cold start (`MODEL=int8`, or `MODEL_URL` +
- * `MODEL_SHA256`). See README, "Deploy".
+ * `MODEL_SHA256`). See docs/deploy.md.
  *
  * @module
  */
