@@ -23,7 +23,7 @@ import {
   DEFAULT_QUANTIZE,
   quantizeModel,
   type WeightRounding,
-} from "../graph/quantize.ts";
+} from "../graph/mod.ts";
 import { ensureSyntheticModel, loadModel } from "../model/store.ts";
 import { wasmEvaluator } from "../runtime/evaluate.ts";
 

@@ -14,6 +14,7 @@
  * @module
  */
 import type onnxProto from "onnx-proto";
+import { intAttr } from "./attributes.ts";
 import { floatTensor, onnx, tensorValues } from "./onnx.ts";
 
 type NodeProto = onnxProto.onnx.INodeProto;
@@ -32,17 +33,12 @@ export interface SmoothPair {
   channels: number;
 }
 
-function attrInt(n: NodeProto, name: string, fallback: number): number {
-  const a = n.attribute?.find((x) => x.name === name);
-  return a?.i === undefined || a.i === null ? fallback : Number(a.i);
-}
-
 /** Conv, or Gemm with transB and no transA: the layouts whose output channel is weight axis 0. */
 function isLayer(n: NodeProto, inits: Map<string, TensorProto>): boolean {
   const w = inits.get(n.input?.[1] ?? "");
   if (!w || w.dataType !== onnx.TensorProto.DataType.FLOAT || (n.domain ?? "") !== "") return false;
   if (n.opType === "Conv") return true;
-  return n.opType === "Gemm" && attrInt(n, "transB", 0) === 1 && attrInt(n, "transA", 0) === 0;
+  return n.opType === "Gemm" && intAttr(n, "transB", 0) === 1 && intAttr(n, "transA", 0) === 0;
 }
 
 /**
@@ -140,7 +136,7 @@ export function applySmoothing(
   const rows = dims[0], perRow = v.length / rows;
   if (pair.consumer.opType === "Conv") {
     // v: [M, C/g, kH, kW]; output row m reads input channels of its group.
-    const group = attrInt(pair.consumer, "group", 1), cg = dims[1], taps = perRow / cg;
+    const group = intAttr(pair.consumer, "group", 1), cg = dims[1], taps = perRow / cg;
     for (let m = 0; m < rows; m++) {
       const g = Math.floor(m / (rows / group));
       for (let c = 0; c < cg; c++) {

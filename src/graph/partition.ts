@@ -11,6 +11,7 @@
  * @module
  */
 import type onnxProto from "onnx-proto";
+import { intAttr } from "./attributes.ts";
 import { decodeModel, floatTensor, onnx, tensorValues } from "./onnx.ts";
 
 type NodeProto = onnxProto.onnx.INodeProto;
@@ -311,8 +312,7 @@ function foldDequantize(
   const [xT, sT, zT] = reads(n).map((name) => initializers.get(name)!);
   const x = tensorValues(xT), scale = tensorValues(sT), zero = zT ? tensorValues(zT) : undefined;
   const dims = (xT.dims ?? []).map(Number);
-  const axisAttr = n.attribute?.find((a) => a.name === "axis");
-  const axis = (Number(axisAttr?.i ?? 1) + dims.length) % Math.max(1, dims.length);
+  const axis = (intAttr(n, "axis", 1) + dims.length) % Math.max(1, dims.length);
   const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
   const channels = scale.length;
   const y = new Float32Array(x.length);

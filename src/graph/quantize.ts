@@ -33,6 +33,7 @@
  * @module
  */
 import type onnxProto from "onnx-proto";
+import { intAttr, intsAttr } from "./attributes.ts";
 import { decodeModel, node, onnx, OPSET, tensorValues } from "./onnx.ts";
 import { applySmoothing, smoothPairs, smoothScales } from "./_quantize_smooth.ts";
 import { type ConvGeometry, gptqRound, im2colRows } from "./_quantize_gptq.ts";
@@ -90,14 +91,14 @@ export interface QuantizeOptions {
    * layer feeds the next through ReLU/MaxPool/Flatten only, channel c of the
    * connecting tensor is multiplied by (max range / range_c)^alpha and the
    * next layer's weights divided by the same, which leaves the float model's
-   * function unchanged (src/model/_quantize_smooth.ts).
+   * function unchanged (_quantize_smooth.ts).
    */
   smoothing?: number;
   /**
    * How weights are rounded to int8: `nearest` (each weight on its own) or
    * `gptq` (default): columns rounded in turn, each one's error
    * moved onto the columns not yet rounded so that the layer's output on the
-   * calibration inputs changes least (src/model/_quantize_gptq.ts). Conv and
+   * calibration inputs changes least (_quantize_gptq.ts). Conv and
    * Gemm (transB) only; MatMul weights are rounded to nearest.
    */
   weightRounding?: WeightRounding;
@@ -148,11 +149,6 @@ export interface QuantizeResult {
 }
 
 const TARGETS = new Set(["Conv", "Gemm", "MatMul"]);
-
-function attrInt(n: onnxProto.onnx.INodeProto, name: string, fallback: number): number {
-  const a = n.attribute?.find((x) => x.name === name);
-  return a?.i === undefined || a.i === null ? fallback : Number(a.i);
-}
 
 /** Reads a float32 initializer's values (a copy). */
 export function floatValues(t: TensorProto): Float32Array {
@@ -350,23 +346,80 @@ export async function quantizeModel(
   evaluate: Evaluate,
   options: QuantizeOptions = {},
 ): Promise<QuantizeResult> {
-  const {
-    method = DEFAULT_QUANTIZE.method,
-    percentile = 99.999,
-    quantizeOutputs = false,
-    onProgress,
-  } = options;
-  const { outputsAfterRelu = false, activationType = "uint8", weightType = "int8" } = options;
-  const perChannel = options.perChannel ?? true;
+  const s = settingsOf(options);
   if (inputs.length === 0) throw new RangeError("Cannot calibrate: no calibration images");
   const model = decodeModel(fp32);
-  const graph = model.graph!;
-  const smoothing = options.smoothing ?? DEFAULT_QUANTIZE.smoothing;
-  const weightOnlyNames = new Set(options.weightOnly ?? DEFAULT_QUANTIZE.weightOnly);
-  const isWeightOnly = (n: onnxProto.onnx.INodeProto) =>
-    weightOnlyNames.has(n.opType!) || weightOnlyNames.has(n.name ?? "") ||
-    weightOnlyNames.has(n.output?.[0] ?? "");
-  if (smoothing > 0) await smooth(model, inputs, evaluate, smoothing, onProgress, isWeightOnly);
+  if (s.smoothing > 0) {
+    await smooth(model, inputs, evaluate, s.smoothing, s.onProgress, s.isWeightOnly);
+  }
+  const plan = planLayers(model.graph!, s);
+  const stats = await observeMinMax(model, plan, inputs, evaluate, s);
+  if (s.method === "percentile") await clipPercentile(stats, plan.tensors, inputs, evaluate, s);
+  const ranges = activationRanges(plan.tensors, stats, s.activationType);
+  const written = writeQdq(model.graph!, plan, stats, ranges, inputs.length, s);
+  return {
+    bytes: encodeQuantized(model, written.nodes, written.initializers),
+    ranges,
+    quantized: plan.targets.map((n) => n.name ?? n.output![0]),
+    weightOnly: [...plan.weightOnly].map((n) => n.name ?? n.output![0]),
+  };
+}
+
+type NodeProto = onnxProto.onnx.INodeProto;
+type Progress = (done: number, total: number, pass: string) => void;
+
+/** {@linkcode QuantizeOptions} with every default filled in, worked out once. */
+interface Settings {
+  method: CalibrationMethod;
+  percentile: number;
+  quantizeOutputs: boolean;
+  outputsAfterRelu: boolean;
+  activationType: "uint8" | "int8";
+  weightType: "int8" | "uint8";
+  perChannel: boolean;
+  smoothing: number;
+  weightRounding: WeightRounding;
+  gptqRows: number;
+  gptqDamp: number;
+  onProgress?: Progress;
+  /** Whether a layer keeps its float input (`weightOnly` names its op, name or output). */
+  isWeightOnly: (n: NodeProto) => boolean;
+}
+
+function settingsOf(options: QuantizeOptions): Settings {
+  const names = new Set(options.weightOnly ?? DEFAULT_QUANTIZE.weightOnly);
+  return {
+    method: options.method ?? DEFAULT_QUANTIZE.method,
+    percentile: options.percentile ?? 99.999,
+    quantizeOutputs: options.quantizeOutputs ?? false,
+    outputsAfterRelu: options.outputsAfterRelu ?? false,
+    activationType: options.activationType ?? "uint8",
+    weightType: options.weightType ?? "int8",
+    perChannel: options.perChannel ?? true,
+    smoothing: options.smoothing ?? DEFAULT_QUANTIZE.smoothing,
+    weightRounding: options.weightRounding ?? DEFAULT_QUANTIZE.weightRounding,
+    gptqRows: options.gptqRows ?? 256,
+    gptqDamp: options.gptqDamp ?? 0.01,
+    onProgress: options.onProgress,
+    isWeightOnly: (n) =>
+      names.has(n.opType!) || names.has(n.name ?? "") || names.has(n.output?.[0] ?? ""),
+  };
+}
+
+/** Which layers get int8 weights, and which tensors get Q/DQ or are observed. */
+interface LayerPlan {
+  inits: Map<string, TensorProto>;
+  /** Conv, Gemm and MatMul nodes with float32 constant weights, in graph order. */
+  targets: NodeProto[];
+  /** Those of them whose input stays float. */
+  weightOnly: Set<NodeProto>;
+  /** Tensors that get Q/DQ. */
+  tensors: string[];
+  /** Tensors calibrated: `tensors` and every layer's input (bias correction, GPTQ). */
+  observed: string[];
+}
+
+function planLayers(graph: onnxProto.onnx.IGraphProto, s: Settings): LayerPlan {
   const inits = new Map((graph.initializer ?? []).map((t) => [t.name!, t]));
   const targets = (graph.node ?? []).filter((n) =>
     (n.domain ?? "") === "" && TARGETS.has(n.opType!) && inits.has(n.input![1]) &&
@@ -375,12 +428,12 @@ export async function quantizeModel(
   // Activations: every target's data input and output.
   // An output is quantized (if asked) only when it flows into another quantized
   // layer: rounding the last layer's logits (fc8) would only add error before Softmax.
-  const consumers = new Map<string, onnxProto.onnx.INodeProto[]>();
+  const consumers = new Map<string, NodeProto[]>();
   for (const n of graph.node ?? []) {
     for (const i of n.input ?? []) consumers.set(i, [...(consumers.get(i) ?? []), n]);
   }
   // Layers whose input gets Q/DQ; the weight-only ones read their float input.
-  const weightOnly = new Set(targets.filter(isWeightOnly));
+  const weightOnly = new Set(targets.filter(s.isWeightOnly));
   const targetSet = new Set(targets.filter((n) => !weightOnly.has(n)));
   const feedsTarget = (tensor: string, seen = new Set<string>()): boolean =>
     (consumers.get(tensor) ?? []).some((n) =>
@@ -388,69 +441,46 @@ export async function quantizeModel(
       (n.output ?? []).some((o) => !seen.has(o) && (seen.add(o), feedsTarget(o, seen)))
     );
   // The tensor whose Q/DQ stands for a layer's output: its ReLU's output if asked and possible.
-  const outputOf = (n: onnxProto.onnx.INodeProto): string => {
+  const outputOf = (n: NodeProto): string => {
     const next = consumers.get(n.output![0]) ?? [];
-    return outputsAfterRelu && next.length === 1 && next[0].opType === "Relu"
+    return s.outputsAfterRelu && next.length === 1 && next[0].opType === "Relu"
       ? next[0].output![0]
       : n.output![0];
   };
   const tensors = [
     ...new Set([...targetSet].flatMap((n) => [
       n.input![0],
-      ...(quantizeOutputs && feedsTarget(n.output![0]) ? [outputOf(n)] : []),
+      ...(s.quantizeOutputs && feedsTarget(n.output![0]) ? [outputOf(n)] : []),
     ])),
   ];
-  // Every layer's input is observed (bias correction, GPTQ); only `tensors` get Q/DQ.
   const observed = [...new Set([...tensors, ...targets.map((n) => n.input![0])])];
+  return { inits, targets, weightOnly, tensors, observed };
+}
 
-  // Pass 1: min/max.
+/** What calibration saw of the observed tensors. */
+interface Observed {
+  /** `model` with the observed tensors as outputs (shares its initializers). */
+  calib: Uint8Array;
+  mins: Map<string, number>;
+  maxs: Map<string, number>;
+  /** Per-channel sums over the images of each layer input's channel means. */
+  sums: Map<string, Float64Array>;
+  /** GPTQ: calibration rows of each Conv/Gemm(transB) input, per group. */
+  rowsOf: Map<NodeProto, number[][][]>;
+}
+
+/** Pass 1: min/max of every observed tensor, channel means, GPTQ rows. */
+async function observeMinMax(
+  model: ModelProto,
+  plan: LayerPlan,
+  inputs: Float32Array[],
+  evaluate: Evaluate,
+  s: Settings,
+): Promise<Observed> {
+  const { observed, targets } = plan;
   const calib = withOutputs(model, observed);
-  // (The calibration copy shares initializers with `model`; only the outputs differ.)
-  // Per-channel input means for bias correction: x: [1, C, H, W] or [1, K].
-  const inChannels = new Map<string, number>();
-  for (const n of targets) {
-    const dims = (inits.get(n.input![1])!.dims ?? []).map(Number);
-    const c = n.opType === "Conv"
-      ? dims[1] * attrInt(n, "group", 1)
-      : n.opType === "Gemm" && attrInt(n, "transB", 0) === 1
-      ? dims[1]
-      : dims[0];
-    inChannels.set(n.input![0], c);
-  }
-  const sums = new Map([...inChannels].map(([t, c]) => [t, new Float64Array(c)]));
-  // GPTQ: calibration rows of each Conv/Gemm(transB) input, per group.
-  const { weightRounding = DEFAULT_QUANTIZE.weightRounding, gptqRows = 256 } = options;
-  const gptqDamp = options.gptqDamp ?? 0.01;
-  const rowsOf = new Map<onnxProto.onnx.INodeProto, number[][][]>();
-  const random = mulberry32(0x67707471);
-  const sampleRows = (n: onnxProto.onnx.INodeProto, x: Float32Array) => {
-    const dims = (inits.get(n.input![1])!.dims ?? []).map(Number);
-    if (n.opType === "Gemm" && attrInt(n, "transB", 0) === 1 && x.length === dims[1]) {
-      if (!rowsOf.has(n)) rowsOf.set(n, [[]]);
-      rowsOf.get(n)![0].push(Array.from(x));
-    } else if (n.opType === "Conv" && dims.length === 4) {
-      const group = attrInt(n, "group", 1), channels = dims[1] * group;
-      const side = Math.sqrt(x.length / channels);
-      if (!Number.isInteger(side)) return; // not a square [1, C, H, W]: rounded to nearest
-      const ints = (name: string, fallback: number[]) =>
-        (n.attribute?.find((a) => a.name === name)?.ints ?? fallback).map(Number);
-      const geo: ConvGeometry = {
-        channels,
-        height: side,
-        width: side,
-        kernel: [dims[2], dims[3]],
-        strides: ints("strides", [1, 1]) as [number, number],
-        pads: ints("pads", [0, 0, 0, 0]) as [number, number, number, number],
-        group,
-      };
-      const outH = Math.floor((side + geo.pads[0] + geo.pads[2] - dims[2]) / geo.strides[0]) + 1;
-      const outW = Math.floor((side + geo.pads[1] + geo.pads[3] - dims[3]) / geo.strides[1]) + 1;
-      const per = Math.min(outH * outW, Math.ceil(gptqRows / inputs.length));
-      const positions = Array.from({ length: per }, () => Math.floor(random() * outH * outW));
-      if (!rowsOf.has(n)) rowsOf.set(n, Array.from({ length: group }, () => []));
-      im2colRows(x, geo, positions, rowsOf.get(n)!);
-    }
-  };
+  const sums = new Map([...inputChannels(plan)].map(([t, c]) => [t, new Float64Array(c)]));
+  const rows = gptqSampler(plan, s.gptqRows, inputs.length);
   const mins = new Map(observed.map((t) => [t, Infinity]));
   const maxs = new Map(observed.map((t) => [t, -Infinity]));
   for (const [i, x] of inputs.entries()) {
@@ -464,201 +494,353 @@ export async function quantizeModel(
       mins.set(t, lo);
       maxs.set(t, hi);
       const sum = sums.get(t);
-      if (sum) {
-        const values = out[t], stride = values.length / sum.length;
-        for (let c = 0; c < sum.length; c++) {
-          let acc = 0;
-          for (let k = c * stride; k < (c + 1) * stride; k++) acc += values[k];
-          sum[c] += acc / stride;
-        }
-      }
+      if (sum) addChannelMeans(out[t], sum);
     }
-    if (weightRounding === "gptq") { for (const n of targets) sampleRows(n, out[n.input![0]]); }
-    onProgress?.(i + 1, inputs.length, "min-max");
+    if (s.weightRounding === "gptq") { for (const n of targets) rows.sample(n, out[n.input![0]]); }
+    s.onProgress?.(i + 1, inputs.length, "min-max");
   }
-  // Pass 2 (percentile): histograms over the min-max range, then clip the tails.
-  if (method === "percentile") {
-    const hists = new Map(tensors.map((t) => [t, new Histogram(mins.get(t)!, maxs.get(t)!)]));
-    for (const [i, x] of inputs.entries()) {
-      const out = await evaluate(calib, x, tensors);
-      for (const t of tensors) hists.get(t)!.add(out[t]);
-      onProgress?.(i + 1, inputs.length, "percentile");
-    }
-    const tail = (100 - percentile) / 100;
-    for (const t of tensors) {
-      const h = hists.get(t)!;
-      mins.set(t, Math.min(0, h.quantile(tail)));
-      maxs.set(t, h.quantile(1 - tail));
-    }
+  return { calib, mins, maxs, sums, rowsOf: rows.rowsOf };
+}
+
+/** Input channels of each layer's data input: x: [1, C, H, W] or [1, K]. */
+function inputChannels({ targets, inits }: LayerPlan): Map<string, number> {
+  const inChannels = new Map<string, number>();
+  for (const n of targets) {
+    const dims = (inits.get(n.input![1])!.dims ?? []).map(Number);
+    const c = n.opType === "Conv"
+      ? dims[1] * intAttr(n, "group", 1)
+      : n.opType === "Gemm" && intAttr(n, "transB", 0) === 1
+      ? dims[1]
+      : dims[0];
+    inChannels.set(n.input![0], c);
   }
+  return inChannels;
+}
+
+/** sum[c] += the mean of channel c of `values` (channel-major). */
+function addChannelMeans(values: Float32Array, sum: Float64Array): void {
+  const stride = values.length / sum.length;
+  for (let c = 0; c < sum.length; c++) {
+    let acc = 0;
+    for (let k = c * stride; k < (c + 1) * stride; k++) acc += values[k];
+    sum[c] += acc / stride;
+  }
+}
+
+/** Collects GPTQ's calibration rows of each Conv/Gemm(transB) input, per group. */
+function gptqSampler(plan: LayerPlan, gptqRows: number, images: number) {
+  const rowsOf = new Map<NodeProto, number[][][]>();
+  const random = mulberry32(0x67707471);
+  const sample = (n: NodeProto, x: Float32Array) => {
+    const dims = (plan.inits.get(n.input![1])!.dims ?? []).map(Number);
+    if (n.opType === "Gemm" && intAttr(n, "transB", 0) === 1 && x.length === dims[1]) {
+      if (!rowsOf.has(n)) rowsOf.set(n, [[]]);
+      rowsOf.get(n)![0].push(Array.from(x));
+    } else if (n.opType === "Conv" && dims.length === 4) {
+      const geo = convGeometry(n, dims, x.length);
+      if (!geo) return; // not a square [1, C, H, W]: rounded to nearest
+      const { height: h, width: w, pads, strides } = geo;
+      const outH = Math.floor((h + pads[0] + pads[2] - dims[2]) / strides[0]) + 1;
+      const outW = Math.floor((w + pads[1] + pads[3] - dims[3]) / strides[1]) + 1;
+      const per = Math.min(outH * outW, Math.ceil(gptqRows / images));
+      const positions = Array.from({ length: per }, () => Math.floor(random() * outH * outW));
+      if (!rowsOf.has(n)) rowsOf.set(n, Array.from({ length: geo.group }, () => []));
+      im2colRows(x, geo, positions, rowsOf.get(n)!);
+    }
+  };
+  return { rowsOf, sample };
+}
+
+/** A Conv's input geometry for im2col, when its input x is a square [1, C, H, W]. */
+function convGeometry(n: NodeProto, dims: number[], size: number): ConvGeometry | undefined {
+  const group = intAttr(n, "group", 1), channels = dims[1] * group;
+  const side = Math.sqrt(size / channels);
+  if (!Number.isInteger(side)) return undefined;
+  return {
+    channels,
+    height: side,
+    width: side,
+    kernel: [dims[2], dims[3]],
+    strides: (intsAttr(n, "strides") ?? [1, 1]) as [number, number],
+    pads: (intsAttr(n, "pads") ?? [0, 0, 0, 0]) as [number, number, number, number],
+    group,
+  };
+}
+
+/** Pass 2 (percentile): histograms over the min-max range, then clip the tails. */
+async function clipPercentile(
+  stats: Observed,
+  tensors: string[],
+  inputs: Float32Array[],
+  evaluate: Evaluate,
+  s: Settings,
+): Promise<void> {
+  const { mins, maxs } = stats;
+  const hists = new Map(tensors.map((t) => [t, new Histogram(mins.get(t)!, maxs.get(t)!)]));
+  for (const [i, x] of inputs.entries()) {
+    const out = await evaluate(stats.calib, x, tensors);
+    for (const t of tensors) hists.get(t)!.add(out[t]);
+    s.onProgress?.(i + 1, inputs.length, "percentile");
+  }
+  const tail = (100 - s.percentile) / 100;
+  for (const t of tensors) {
+    const h = hists.get(t)!;
+    mins.set(t, Math.min(0, h.quantile(tail)));
+    maxs.set(t, h.quantile(1 - tail));
+  }
+}
+
+function activationRanges(
+  tensors: string[],
+  { mins, maxs }: Observed,
+  activationType: "uint8" | "int8",
+): Record<string, ActivationRange> {
   const ranges: Record<string, ActivationRange> = {};
   for (const t of tensors) {
     const r = uint8Params(mins.get(t)!, maxs.get(t)!);
     // int8 is the same grid shifted by 128: q_s8 = q_u8 - 128.
     ranges[t] = activationType === "int8" ? { ...r, zeroPoint: r.zeroPoint - 128 } : r;
   }
+  return ranges;
+}
 
-  // Rewrite: Q/DQ after each calibrated tensor; consumers read the DQ output.
-  // Float weights go; a bias stays float when its layer's input is not quantized.
-  const quantizedInput = (n: onnxProto.onnx.INodeProto) =>
-    !weightOnly.has(n) && ranges[n.input![0]] !== undefined;
-  const newInits: TensorProto[] = (graph.initializer ?? []).filter((t) =>
+/**
+ * Rewrite: Q/DQ after each calibrated tensor; consumers read the DQ output. Float
+ * weights go; a bias stays float when its layer's input is not quantized.
+ */
+function writeQdq(
+  graph: onnxProto.onnx.IGraphProto,
+  plan: LayerPlan,
+  stats: Observed,
+  ranges: Record<string, ActivationRange>,
+  images: number,
+  s: Settings,
+): { nodes: NodeProto[]; initializers: TensorProto[] } {
+  const { targets, weightOnly } = plan;
+  const quantizedInput = (n: NodeProto) => !weightOnly.has(n) && ranges[n.input![0]] !== undefined;
+  const initializers: TensorProto[] = (graph.initializer ?? []).filter((t) =>
     !targets.some((n) => n.input![1] === t.name || (n.input![2] === t.name && quantizedInput(n)))
   );
-  const scalar = (name: string, v: number): TensorProto => ({
-    name,
-    dims: [],
-    dataType: DT.FLOAT,
-    floatData: [v],
-  });
-  const rename = new Map<string, string>();
-  const qdqNodes = new Map<string, onnxProto.onnx.INodeProto[]>();
-  for (const t of tensors) {
-    const r = ranges[t];
-    newInits.push(scalar(`${t}_scale`, r.scale));
-    newInits.push({
-      name: `${t}_zero_point`,
-      dims: [],
-      dataType: activationType === "int8" ? DT.INT8 : DT.UINT8,
-      int32Data: [r.zeroPoint],
-    });
-    qdqNodes.set(t, [
-      node("QuantizeLinear", [t, `${t}_scale`, `${t}_zero_point`], [`${t}_quantized`]),
-      node("DequantizeLinear", [`${t}_quantized`, `${t}_scale`, `${t}_zero_point`], [
-        `${t}_dequantized`,
-      ]),
-    ]);
-    rename.set(t, `${t}_dequantized`);
+  const qdqNodes = new Map<string, NodeProto[]>();
+  for (const t of plan.tensors) {
+    qdqNodes.set(t, activationQdq(t, ranges[t], s.activationType, initializers));
   }
-  const weightNodes = new Map<onnxProto.onnx.INodeProto, onnxProto.onnx.INodeProto[]>();
+  const weightNodes = new Map<NodeProto, NodeProto[]>();
   for (const n of targets) {
-    const wName = n.input![1];
-    const w = inits.get(wName)!;
-    const dims = (w.dims ?? []).map(Number);
-    // Output channels: Conv [M, C/g, kH, kW] axis 0; Gemm B [N, K] with transB, else [K, N]; MatMul [K, N].
-    const axis = n.opType === "Conv"
-      ? 0
-      : n.opType === "Gemm" && attrInt(n, "transB", 0) === 1
-      ? 0
-      : 1;
-    const channels = dims[axis];
-    const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
-    const wf = floatValues(w);
-    // Per tensor: one scale over all of w, repeated per channel for the bias below.
-    const perTensor = !perChannel;
-    const wq = quantizePerChannel(wf, perTensor ? 1 : channels, perTensor ? wf.length : inner);
-    let q = wq.q;
-    const rows = rowsOf.get(n);
-    if (rows && axis === 0) {
-      // GPTQ per group: rows [M/g, K] of the weights, each group with its own inputs.
-      const per = channels / rows.length;
-      q = new Int8Array(wf.length);
-      const expanded = perTensor ? new Float32Array(channels).fill(wq.scales[0]) : wq.scales;
-      for (const [g, xs] of rows.entries()) {
-        const x = new Float64Array(xs.length * inner);
-        xs.forEach((r, i) => x.set(r, i * inner));
-        const part = gptqRound(
-          wf.subarray(g * per * inner, (g + 1) * per * inner),
-          per,
-          inner,
-          expanded.subarray(g * per, (g + 1) * per),
-          x,
-          xs.length,
-          gptqDamp,
-        );
-        q.set(part, g * per * inner);
-      }
-      onProgress?.(targets.indexOf(n) + 1, targets.length, "gptq");
-    }
-    const scales = perTensor ? new Float32Array(channels).fill(wq.scales[0]) : wq.scales;
-    const u8 = weightType === "uint8"; // uint8 weights: q + 128, zero point 128
-    newInits.push({
-      name: `${wName}_quantized`,
-      dims,
-      dataType: u8 ? DT.UINT8 : DT.INT8,
-      rawData: u8 ? Uint8Array.from(q, (v) => v + 128) : new Uint8Array(q.buffer),
-    });
-    newInits.push({
-      name: `${wName}_scale`,
-      dims: perTensor ? [] : [channels],
-      dataType: DT.FLOAT,
-      floatData: Array.from(wq.scales),
-    });
-    newInits.push({
-      name: `${wName}_zero_point`,
-      dims: perTensor ? [] : [channels],
-      dataType: u8 ? DT.UINT8 : DT.INT8,
-      int32Data: new Array(wq.scales.length).fill(u8 ? 128 : 0),
-    });
-    const extra = [
-      node("DequantizeLinear", [`${wName}_quantized`, `${wName}_scale`, `${wName}_zero_point`], [
-        `${wName}_dequantized`,
-      ], perTensor ? {} : { axis }),
-    ];
+    const layer = quantizeLayer(n, plan, stats.rowsOf.get(n), s);
+    const extra = [weightQdq(n.input![1], layer, s.weightType, initializers)];
+    const mean = stats.sums.get(n.input![0])?.map((v) => v / images);
     const bName = n.input![2];
-    const mean = sums.get(n.input![0])?.map((v) => v / inputs.length);
-    const correct = (b: Float32Array) => {
-      if (mean) {
-        biasCorrect(
-          b,
-          wf,
-          q,
-          scales,
-          dims,
-          axis,
-          mean,
-          n.opType === "Conv" ? attrInt(n, "group", 1) : 1,
-        );
-      }
-      return b;
-    };
-    if (bName && inits.has(bName) && n.opType !== "MatMul" && !quantizedInput(n)) {
-      // The input stays float, so does the bias; it still gets the correction.
-      const b = correct(floatValues(inits.get(bName)!));
-      newInits.splice(newInits.findIndex((t) => t.name === bName), 1, {
-        name: bName,
-        dims: [b.length],
-        dataType: DT.FLOAT,
-        rawData: new Uint8Array(b.buffer),
-      });
-    }
-    if (bName && inits.has(bName) && n.opType !== "MatMul" && quantizedInput(n)) {
-      const b = correct(floatValues(inits.get(bName)!));
-      const sx = ranges[n.input![0]].scale;
-      const bScales = new Float32Array(channels);
-      const bq = new Int32Array(b.length);
-      for (let c = 0; c < b.length; c++) {
-        bScales[c] = sx * scales[c % channels];
-        bq[c] = Math.round(b[c] / bScales[c]);
-      }
-      newInits.push({
-        name: `${bName}_quantized`,
-        dims: [b.length],
-        dataType: DT.INT32,
-        rawData: new Uint8Array(bq.buffer),
-      });
-      newInits.push({
-        name: `${bName}_scale`,
-        dims: [channels],
-        dataType: DT.FLOAT,
-        floatData: Array.from(bScales),
-      });
-      newInits.push({
-        name: `${bName}_zero_point`,
-        dims: [channels],
-        dataType: DT.INT32,
-        int32Data: new Array(channels).fill(0),
-      });
-      extra.push(
-        node("DequantizeLinear", [`${bName}_quantized`, `${bName}_scale`, `${bName}_zero_point`], [
-          `${bName}_dequantized`,
-        ], { axis: 0 }),
-      );
+    if (bName && plan.inits.has(bName) && n.opType !== "MatMul") {
+      const b = correctedBias(plan.inits.get(bName)!, layer, mean);
+      if (!quantizedInput(n)) replaceFloatBias(bName, b, initializers);
+      else extra.push(int32BiasQdq(bName, b, ranges[n.input![0]].scale, layer, initializers));
     }
     weightNodes.set(n, extra);
   }
+  return { nodes: orderNodes(graph, qdqNodes, weightNodes, weightOnly), initializers };
+}
 
-  const nodes: onnxProto.onnx.INodeProto[] = [];
+/** Q -> DQ of activation `t` (its scale and zero point pushed to `initializers`). */
+function activationQdq(
+  t: string,
+  r: ActivationRange,
+  activationType: "uint8" | "int8",
+  initializers: TensorProto[],
+): NodeProto[] {
+  initializers.push({ name: `${t}_scale`, dims: [], dataType: DT.FLOAT, floatData: [r.scale] });
+  initializers.push({
+    name: `${t}_zero_point`,
+    dims: [],
+    dataType: activationType === "int8" ? DT.INT8 : DT.UINT8,
+    int32Data: [r.zeroPoint],
+  });
+  return [
+    node("QuantizeLinear", [t, `${t}_scale`, `${t}_zero_point`], [`${t}_quantized`]),
+    node("DequantizeLinear", [`${t}_quantized`, `${t}_scale`, `${t}_zero_point`], [
+      `${t}_dequantized`,
+    ]),
+  ];
+}
+
+/** One layer's weights rounded to int8, with what the bias and the writer need. */
+interface QuantizedLayer {
+  /** The float weights w and their dims. */
+  wf: Float32Array;
+  dims: number[];
+  /** The output-channel axis of w, the channels along it and the values per channel. */
+  axis: number;
+  channels: number;
+  inner: number;
+  q: Int8Array;
+  /** Scales as stored (one per channel, or one per tensor). */
+  stored: Float32Array;
+  /** One scale per channel (the per-tensor one repeated). */
+  scales: Float32Array;
+  perTensor: boolean;
+  group: number;
+}
+
+/** Rounds a layer's weights to int8: to nearest, or GPTQ per group when rows were sampled. */
+function quantizeLayer(
+  n: NodeProto,
+  plan: LayerPlan,
+  rows: number[][][] | undefined,
+  s: Settings,
+): QuantizedLayer {
+  const w = plan.inits.get(n.input![1])!;
+  const dims = (w.dims ?? []).map(Number);
+  // Output channels: Conv [M, C/g, kH, kW] axis 0; Gemm B [N, K] with transB, else [K, N]; MatMul [K, N].
+  const axis = n.opType === "Conv"
+    ? 0
+    : n.opType === "Gemm" && intAttr(n, "transB", 0) === 1
+    ? 0
+    : 1;
+  const channels = dims[axis];
+  const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const wf = floatValues(w);
+  // Per tensor: one scale over all of w, repeated per channel for the bias below.
+  const perTensor = !s.perChannel;
+  const wq = quantizePerChannel(wf, perTensor ? 1 : channels, perTensor ? wf.length : inner);
+  const scales = perTensor ? new Float32Array(channels).fill(wq.scales[0]) : wq.scales;
+  let q = wq.q;
+  if (rows && axis === 0) {
+    q = gptqLayer(wf, channels, inner, scales, rows, s.gptqDamp);
+    s.onProgress?.(plan.targets.indexOf(n) + 1, plan.targets.length, "gptq");
+  }
+  const group = n.opType === "Conv" ? intAttr(n, "group", 1) : 1;
+  return { wf, dims, axis, channels, inner, q, stored: wq.scales, scales, perTensor, group };
+}
+
+/** GPTQ per group: rows [M/g, K] of the weights, each group with its own inputs. */
+function gptqLayer(
+  wf: Float32Array,
+  channels: number,
+  inner: number,
+  scales: Float32Array,
+  rows: number[][][],
+  damp: number,
+): Int8Array {
+  const per = channels / rows.length;
+  const q = new Int8Array(wf.length);
+  for (const [g, xs] of rows.entries()) {
+    const x = new Float64Array(xs.length * inner);
+    xs.forEach((r, i) => x.set(r, i * inner));
+    const part = gptqRound(
+      wf.subarray(g * per * inner, (g + 1) * per * inner),
+      per,
+      inner,
+      scales.subarray(g * per, (g + 1) * per),
+      x,
+      xs.length,
+      damp,
+    );
+    q.set(part, g * per * inner);
+  }
+  return q;
+}
+
+/** The int8 (or uint8 + 128) weights, scales and zero points, and their DequantizeLinear. */
+function weightQdq(
+  wName: string,
+  layer: QuantizedLayer,
+  weightType: "int8" | "uint8",
+  initializers: TensorProto[],
+): NodeProto {
+  const { q, stored, perTensor, channels, dims, axis } = layer;
+  const u8 = weightType === "uint8"; // uint8 weights: q + 128, zero point 128
+  initializers.push({
+    name: `${wName}_quantized`,
+    dims,
+    dataType: u8 ? DT.UINT8 : DT.INT8,
+    rawData: u8 ? Uint8Array.from(q, (v) => v + 128) : new Uint8Array(q.buffer),
+  });
+  initializers.push({
+    name: `${wName}_scale`,
+    dims: perTensor ? [] : [channels],
+    dataType: DT.FLOAT,
+    floatData: Array.from(stored),
+  });
+  initializers.push({
+    name: `${wName}_zero_point`,
+    dims: perTensor ? [] : [channels],
+    dataType: u8 ? DT.UINT8 : DT.INT8,
+    int32Data: new Array(stored.length).fill(u8 ? 128 : 0),
+  });
+  return node("DequantizeLinear", [`${wName}_quantized`, `${wName}_scale`, `${wName}_zero_point`], [
+    `${wName}_dequantized`,
+  ], perTensor ? {} : { axis });
+}
+
+/** The layer's float bias, corrected for the weights' rounding when means were observed. */
+function correctedBias(
+  bias: TensorProto,
+  layer: QuantizedLayer,
+  mean: Float64Array | undefined,
+): Float32Array {
+  const b = floatValues(bias);
+  if (mean) {
+    const { wf, q, scales, dims, axis, group } = layer;
+    biasCorrect(b, wf, q, scales, dims, axis, mean, group);
+  }
+  return b;
+}
+
+/** The input stays float, so does the bias; it still gets the correction. */
+function replaceFloatBias(bName: string, b: Float32Array, initializers: TensorProto[]): void {
+  initializers.splice(initializers.findIndex((t) => t.name === bName), 1, {
+    name: bName,
+    dims: [b.length],
+    dataType: DT.FLOAT,
+    rawData: new Uint8Array(b.buffer),
+  });
+}
+
+/** The bias as int32 in steps of s_x * s_w[c], and its DequantizeLinear. */
+function int32BiasQdq(
+  bName: string,
+  b: Float32Array,
+  sx: number,
+  { channels, scales }: QuantizedLayer,
+  initializers: TensorProto[],
+): NodeProto {
+  const bScales = new Float32Array(channels);
+  const bq = new Int32Array(b.length);
+  for (let c = 0; c < b.length; c++) {
+    bScales[c] = sx * scales[c % channels];
+    bq[c] = Math.round(b[c] / bScales[c]);
+  }
+  initializers.push({
+    name: `${bName}_quantized`,
+    dims: [b.length],
+    dataType: DT.INT32,
+    rawData: new Uint8Array(bq.buffer),
+  });
+  initializers.push({
+    name: `${bName}_scale`,
+    dims: [channels],
+    dataType: DT.FLOAT,
+    floatData: Array.from(bScales),
+  });
+  initializers.push({
+    name: `${bName}_zero_point`,
+    dims: [channels],
+    dataType: DT.INT32,
+    int32Data: new Array(channels).fill(0),
+  });
+  return node("DequantizeLinear", [`${bName}_quantized`, `${bName}_scale`, `${bName}_zero_point`], [
+    `${bName}_dequantized`,
+  ], { axis: 0 });
+}
+
+/** The graph's nodes with the Q/DQ pairs after their tensors and the weight DQs before their layers. */
+function orderNodes(
+  graph: onnxProto.onnx.IGraphProto,
+  qdqNodes: Map<string, NodeProto[]>,
+  weightNodes: Map<NodeProto, NodeProto[]>,
+  weightOnly: Set<NodeProto>,
+): NodeProto[] {
+  const nodes: NodeProto[] = [];
   for (const t of graph.input ?? []) {
     if (qdqNodes.has(t.name!)) nodes.push(...qdqNodes.get(t.name!)!);
   }
@@ -669,13 +851,23 @@ export async function quantizeModel(
       if (i === 0 && weightOnly.has(n)) return name;
       if (extra && i === 1) return `${name}_dequantized`;
       if (extra && i === 2 && name && extra.length > 1) return `${name}_dequantized`;
-      return rename.get(name) ?? name;
+      return qdqNodes.has(name) ? `${name}_dequantized` : name;
     });
     nodes.push({ ...n, input: inputsOut });
     for (const o of n.output ?? []) if (qdqNodes.has(o)) nodes.push(...qdqNodes.get(o)!);
   }
-  // Graph outputs keep their float producers' names (consumers of the DQ copies are inside).
-  // Per-channel DequantizeLinear (the axis attribute) needs opset 13.
+  return nodes;
+}
+
+/**
+ * Graph outputs keep their float producers' names (consumers of the DQ copies are
+ * inside). Per-channel DequantizeLinear (the axis attribute) needs opset 13.
+ */
+function encodeQuantized(
+  model: ModelProto,
+  nodes: NodeProto[],
+  initializer: TensorProto[],
+): Uint8Array {
   const opsets = (model.opsetImport ?? []).map((o) =>
     (o.domain ?? "") === "" ? { domain: "", version: Math.max(OPSET, Number(o.version)) } : o
   );
@@ -683,12 +875,7 @@ export async function quantizeModel(
     ...model,
     opsetImport: opsets,
     producerName: "alexnet-edge quantize",
-    graph: { ...graph, node: nodes, initializer: newInits },
+    graph: { ...model.graph!, node: nodes, initializer },
   });
-  return {
-    bytes: onnx.ModelProto.encode(out).finish(),
-    ranges,
-    quantized: targets.map((n) => n.name ?? n.output![0]),
-    weightOnly: [...weightOnly].map((n) => n.name ?? n.output![0]),
-  };
+  return onnx.ModelProto.encode(out).finish();
 }

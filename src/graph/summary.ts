@@ -13,7 +13,8 @@
  * @module
  */
 import type onnxProto from "onnx-proto";
-import { onnx } from "./onnx.ts";
+import { intAttr, intsAttr, stringAttr, toNumber } from "./attributes.ts";
+import { onnx, tensorFloats, tensorValues } from "./onnx.ts";
 
 type ModelProto = onnxProto.onnx.IModelProto;
 type NodeProto = onnxProto.onnx.INodeProto;
@@ -76,88 +77,13 @@ const DTYPES: Record<number, string> = {
   [T.DOUBLE]: "float64",
 };
 
-/** int64 fields decode as Long objects; everything here fits a double. */
-function num(x: unknown): number {
-  if (typeof x === "number") return x;
-  if (x && typeof x === "object" && "toNumber" in x) {
-    return (x as { toNumber(): number }).toNumber();
-  }
-  return Number(x);
-}
-
-function attr(node: NodeProto, name: string) {
-  return node.attribute?.find((a) => a.name === name);
-}
-function attrInt(node: NodeProto, name: string, fallback: number): number {
-  const a = attr(node, name);
-  return a ? num(a.i) : fallback;
-}
+/** An INTS attribute, undefined when absent or empty (then the op's default applies). */
 function attrInts(node: NodeProto, name: string): number[] | undefined {
-  const a = attr(node, name);
-  return a?.ints?.length ? a.ints.map(num) : undefined;
-}
-function attrString(node: NodeProto, name: string): string {
-  const s = attr(node, name)?.s;
-  return s ? new TextDecoder().decode(s) : "";
+  const ints = intsAttr(node, name);
+  return ints?.length ? ints : undefined;
 }
 
 const product = (dims: readonly number[]) => dims.reduce((a, b) => a * b, 1);
-
-/**
- * The values of an initializer as float32 (integers converted as stored,
- * without dequantizing).
- *
- * @example
- * ```ts
- * tensorValues(floatTensor("w", [2], new Float32Array([1, 2]))); // Float32Array [1, 2]
- * ```
- */
-export function tensorValues(t: TensorProto): Float32Array {
-  const n = product((t.dims ?? []).map(num));
-  const raw = t.rawData;
-  if (raw && raw.length > 0) {
-    const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-    const out = new Float32Array(n);
-    switch (t.dataType) {
-      case T.FLOAT:
-        for (let i = 0; i < n; i++) out[i] = view.getFloat32(i * 4, true);
-        return out;
-      case T.UINT8:
-        for (let i = 0; i < n; i++) out[i] = view.getUint8(i);
-        return out;
-      case T.INT8:
-        for (let i = 0; i < n; i++) out[i] = view.getInt8(i);
-        return out;
-      case T.INT32:
-        for (let i = 0; i < n; i++) out[i] = view.getInt32(i * 4, true);
-        return out;
-      case T.FLOAT16:
-        for (let i = 0; i < n; i++) out[i] = halfToFloat(view.getUint16(i * 2, true));
-        return out;
-      case T.DOUBLE:
-        for (let i = 0; i < n; i++) out[i] = view.getFloat64(i * 8, true);
-        return out;
-    }
-    throw new TypeError(`Cannot read tensor ${t.name}: data type ${t.dataType} is not supported`);
-  }
-  // uint8, int8, int32 and float16 (as bits) live in int32Data.
-  if (t.dataType === T.FLOAT16) return Float32Array.from(t.int32Data ?? [], halfToFloat);
-  const list = t.floatData?.length
-    ? t.floatData
-    : t.int32Data?.length
-    ? t.int32Data
-    : t.doubleData?.length
-    ? t.doubleData
-    : (t.int64Data ?? []).map(num);
-  return Float32Array.from(list as ArrayLike<number>);
-}
-
-function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1, e = (h >> 10) & 0x1f, f = h & 0x3ff;
-  if (e === 0) return s * 2 ** -14 * (f / 1024);
-  if (e === 31) return f ? NaN : s * Infinity;
-  return s * 2 ** (e - 15) * (1 + f / 1024);
-}
 
 /** Ops whose output has the shape (and, but for Q/DQ, the type) of their first input. */
 const SAME_SHAPE = new Set([
@@ -251,8 +177,8 @@ function windowShape(node: NodeProto, x: number[], channels: number, kernel: num
   const strides = attrInts(node, "strides") ?? Array(rank).fill(1);
   const dilations = attrInts(node, "dilations") ?? Array(rank).fill(1);
   const pads = attrInts(node, "pads") ?? Array(2 * rank).fill(0);
-  const autoPad = attrString(node, "auto_pad");
-  const ceil = attrInt(node, "ceil_mode", 0) === 1;
+  const autoPad = stringAttr(node, "auto_pad") ?? "";
+  const ceil = intAttr(node, "ceil_mode", 0) === 1;
   const out = [x[0], channels];
   for (let i = 0; i < rank; i++) {
     out.push(
@@ -288,8 +214,8 @@ export function summarizeGraph(model: ModelProto, inputShape?: number[]): GraphS
   const input = (graph.input ?? []).find((v) => !inits.has(v.name!));
   if (!input) throw new TypeError("Cannot read the model: it has no input");
   const declared = (input.type?.tensorType?.shape?.dim ?? []).map((d) =>
-    d.dimValue !== undefined && d.dimValue !== null && num(d.dimValue) > 0
-      ? num(d.dimValue)
+    d.dimValue !== undefined && d.dimValue !== null && toNumber(d.dimValue) > 0
+      ? toNumber(d.dimValue)
       : undefined
   );
   const inDims = [1, ...declared.slice(1).map((d, i) => d ?? inputShape?.[i] ?? 0)];
@@ -309,7 +235,7 @@ export function summarizeGraph(model: ModelProto, inputShape?: number[]): GraphS
     const p = producer.get(name);
     return p && GLUE.has(p.opType!) ? constant(p.input?.[0]) : undefined;
   };
-  const dimsOf = (t: TensorProto) => (t.dims ?? []).map(num);
+  const dimsOf = (t: TensorProto) => (t.dims ?? []).map(toNumber);
 
   const shapes = new Map<string, number[] | null>([[input.name!, inDims]]);
   const types = new Map<string, number>([[input.name!, T.FLOAT]]);
@@ -350,7 +276,7 @@ export function summarizeGraph(model: ModelProto, inputShape?: number[]): GraphS
         const kernel = attrInts(node, "kernel_shape") ?? wDims.slice(2);
         const { shape, strides, pads } = windowShape(node, x, wDims[0], kernel);
         out = shape;
-        const groups = attrInt(node, "group", 1);
+        const groups = intAttr(node, "group", 1);
         layer = newLayer(`conv${learnedCount}`, "conv", out, parameters, {
           out: wDims[0],
           kernel: kernel[0],
@@ -360,10 +286,10 @@ export function summarizeGraph(model: ModelProto, inputShape?: number[]): GraphS
         });
         layer.macs = product(wDims) * product(out.slice(2));
         if (!firstConv) {
-          firstConv = { layer: layer.name, dims: wDims, values: tensorValues(w) };
+          firstConv = { layer: layer.name, dims: wDims, values: tensorFloats(w) };
         }
       } else if (!learned.conv) {
-        const transB = attrInt(node, "transB", 0) === 1;
+        const transB = intAttr(node, "transB", 0) === 1;
         const features = transB ? wDims[0] : wDims[wDims.length - 1];
         const inFeatures = transB ? wDims[1] : wDims[0];
         out = x ? [...x.slice(0, -1), features] : [1, features];
@@ -379,12 +305,12 @@ export function summarizeGraph(model: ModelProto, inputShape?: number[]): GraphS
       layer = newLayer(`pool${learnedCount}`, "pool", out, 0, attrs);
     } else if (op === "LRN") {
       out = x;
-      layer = newLayer(`norm${learnedCount}`, "lrn", out, 0, { size: attrInt(node, "size", 0) });
+      layer = newLayer(`norm${learnedCount}`, "lrn", out, 0, { size: intAttr(node, "size", 0) });
     } else if (op === "Softmax") {
       out = x;
       layer = newLayer("prob", "softmax", out, 0, {});
     } else if (op === "Flatten" && x) {
-      const axis = attrInt(node, "axis", 1);
+      const axis = intAttr(node, "axis", 1);
       out = [product(x.slice(0, axis)), product(x.slice(axis))];
     } else if (op === "Reshape" && x) {
       out = reshape(x, constant(ins[1]));

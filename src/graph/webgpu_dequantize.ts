@@ -21,6 +21,7 @@
  * @module
  */
 import type onnxProto from "onnx-proto";
+import { intAttr } from "./attributes.ts";
 import { decodeModel, floatTensor, onnx, tensorValues } from "./onnx.ts";
 
 type NodeProto = onnxProto.onnx.INodeProto;
@@ -49,11 +50,6 @@ export interface DequantizeResult {
   bytes: Uint8Array;
   /** Quantized nodes removed or replaced (0: the model was float). */
   nodes: number;
-}
-
-function intAttr(node: NodeProto, name: string, fallback: number): number {
-  const a = node.attribute?.find((x) => x.name === name);
-  return a?.i !== undefined && a.i !== null ? Number(a.i) : fallback;
 }
 
 /**

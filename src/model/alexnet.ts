@@ -7,8 +7,14 @@
  * @module
  */
 import type onnxProto from "onnx-proto";
-import { encodeModel, floatTensor, floatValueInfo, node } from "../graph/onnx.ts";
-import { heUniform, mulberry32 } from "../graph/weights.ts";
+import {
+  encodeModel,
+  floatTensor,
+  floatValueInfo,
+  heUniform,
+  mulberry32,
+  node,
+} from "../graph/mod.ts";
 
 /** Input tensor name of the zoo's bvlcalexnet (and ours). */
 export const ALEXNET_INPUT = "data_0";

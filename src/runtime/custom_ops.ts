@@ -5,7 +5,7 @@
  * @module
  */
 import type onnxProto from "onnx-proto";
-import type { KernelPart } from "../graph/partition.ts";
+import { floatAttr, intAttr, type KernelPart } from "../graph/mod.ts";
 import { createLrnKernel } from "./kernels/mod.ts";
 import type { ChainFactory, KernelFactory, KernelRegistry } from "./kernel_types.ts";
 
@@ -35,17 +35,12 @@ import {
   softmaxFactory,
 } from "./float_ops.ts";
 
-function floatAttr(node: onnxProto.onnx.INodeProto, name: string, fallback: number): number {
-  const a = node.attribute?.find((x) => x.name === name);
-  return a?.f ?? fallback;
-}
-
 /** An LRN node's attributes with the ONNX defaults (alpha 1e-4, beta 0.75, bias 1). */
 function readLrn(node: onnxProto.onnx.INodeProto): LrnParams {
-  const sizeAttr = node.attribute?.find((a) => a.name === "size");
-  if (!sizeAttr?.i) throw new TypeError(`Cannot run LRN node ${node.name}: it has no "size"`);
+  const size = intAttr(node, "size", 0);
+  if (!size) throw new TypeError(`Cannot run LRN node ${node.name}: it has no "size"`);
   return {
-    size: Number(sizeAttr.i),
+    size,
     alpha: floatAttr(node, "alpha", 1e-4),
     beta: floatAttr(node, "beta", 0.75),
     bias: floatAttr(node, "bias", 1),

@@ -7,21 +7,13 @@
  * @module
  */
 import type onnxProto from "onnx-proto";
-import type { KernelPart } from "../graph/partition.ts";
+import { intAttr, intsAttr, type KernelPart, stringAttr } from "../graph/mod.ts";
 import type { KernelFactory } from "./kernel_types.ts";
 import { createMaxPoolKernel } from "./kernels/maxpool_wasm.ts";
 import type { ConvDims } from "./kernels/qconv_reference.ts";
 import { softmaxLastAxis } from "./kernels/softmax.ts";
 
 type NodeProto = onnxProto.onnx.INodeProto;
-
-function attr(n: NodeProto, name: string): onnxProto.onnx.IAttributeProto | undefined {
-  return n.attribute?.find((a) => a.name === name);
-}
-
-function ints(n: NodeProto, name: string): number[] | undefined {
-  return attr(n, name)?.ints?.map(Number);
-}
 
 /** Whether the node writes only its first output (no optional extra outputs in use). */
 function singleOutput(n: NodeProto): boolean {
@@ -31,20 +23,20 @@ function singleOutput(n: NodeProto): boolean {
 /** A 2-D MaxPool's attributes, or undefined when our kernel does not take it. */
 export function readMaxPool(node: NodeProto) {
   if (node.opType !== "MaxPool" || !singleOutput(node)) return undefined;
-  const autoPad = attr(node, "auto_pad")?.s;
-  if (autoPad && new TextDecoder().decode(autoPad) !== "NOTSET") return undefined;
-  const kernelShape = ints(node, "kernel_shape");
+  const autoPad = stringAttr(node, "auto_pad");
+  if (autoPad !== undefined && autoPad !== "NOTSET") return undefined;
+  const kernelShape = intsAttr(node, "kernel_shape");
   if (kernelShape?.length !== 2) return undefined;
-  const strides = ints(node, "strides") ?? [1, 1];
-  const pads = ints(node, "pads") ?? [0, 0, 0, 0];
-  const dilations = ints(node, "dilations") ?? [1, 1];
+  const strides = intsAttr(node, "strides") ?? [1, 1];
+  const pads = intsAttr(node, "pads") ?? [0, 0, 0, 0];
+  const dilations = intsAttr(node, "dilations") ?? [1, 1];
   if (strides.length !== 2 || pads.length !== 4 || dilations.length !== 2) return undefined;
   return {
     kernelShape: kernelShape as [number, number],
     strides: strides as [number, number],
     pads: pads as [number, number, number, number],
     dilations: dilations as [number, number],
-    ceilMode: Number(attr(node, "ceil_mode")?.i ?? 0) === 1,
+    ceilMode: intAttr(node, "ceil_mode", 0) === 1,
   };
 }
 
@@ -73,7 +65,7 @@ maxPoolFactory.wholeGraphOnly = true;
 
 /** Flatten: the same values as [prod(dims[:axis]), prod(dims[axis:])], no copy. */
 export const flattenFactory: KernelFactory = ({ node }: KernelPart) => {
-  const axisAttr = Number(attr(node, "axis")?.i ?? 1);
+  const axisAttr = intAttr(node, "axis", 1);
   return Promise.resolve({
     run([x]) {
       const rank = x.dims.length;
@@ -110,12 +102,11 @@ reluFactory.wholeGraphOnly = true;
  * at run time.
  */
 export const softmaxFactory: KernelFactory = ({ node }: KernelPart) => {
-  const axisAttr = attr(node, "axis")?.i;
+  const axis = intAttr(node, "axis", -1);
   let out = new Float32Array(0);
   return Promise.resolve({
     run([x]) {
       const rank = x.dims.length;
-      const axis = axisAttr === undefined || axisAttr === null ? -1 : Number(axisAttr);
       if (rank === 0 || (axis !== -1 && axis !== rank - 1)) {
         throw new RangeError(
           `Cannot run Softmax node ${node.name}: axis ${axis} is not the last of rank ${rank}`,
@@ -128,7 +119,7 @@ export const softmaxFactory: KernelFactory = ({ node }: KernelPart) => {
   });
 };
 softmaxFactory.accepts = ({ node }) => {
-  const axis = attr(node, "axis")?.i;
-  return axis === undefined || axis === null || Number(axis) === -1 || Number(axis) === 1;
+  const axis = intAttr(node, "axis", -1);
+  return axis === -1 || axis === 1;
 };
 softmaxFactory.wholeGraphOnly = true;

@@ -16,6 +16,7 @@ import { ClassifierError } from "../errors.ts";
 import type { Backend, BackendOutput } from "./backend.ts";
 import { availableCores } from "./wasm.ts";
 import { BoundedQueue } from "../host/bounded_queue.ts";
+import { prepare } from "../graph/mod.ts";
 
 type OrtNode = typeof import("onnxruntime-node");
 
@@ -60,9 +61,11 @@ export async function createNativeBackend(
 ): Promise<Backend> {
   const ort = await loadOrtNode();
   const threads = options.threads ?? availableCores();
+  // onnxruntime-node runs the file whole: the plan is the bytes as given.
+  const plan = await prepare(model, "native");
   let session: Awaited<ReturnType<typeof ort.InferenceSession.create>>;
   try {
-    session = await ort.InferenceSession.create(model, {
+    session = await ort.InferenceSession.create(plan.bytes, {
       intraOpNumThreads: threads,
       interOpNumThreads: 1,
       graphOptimizationLevel: "all",

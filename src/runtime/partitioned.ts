@@ -5,7 +5,7 @@
  * @module
  */
 import * as ort from "onnxruntime-web";
-import { type KernelPart, partitionModel } from "../graph/partition.ts";
+import { type KernelPart, type KernelSet, type Partition, partitionModel } from "../graph/mod.ts";
 import type { CustomKernel, KernelRegistry, TensorValue } from "./custom_ops.ts";
 
 /** Makes an onnxruntime session for one graph part (`folded`: see GraphPart.folded). */
@@ -13,6 +13,25 @@ export type SessionFactory = (
   bytes: Uint8Array,
   part: { folded: boolean },
 ) => Promise<ort.InferenceSession>;
+
+/**
+ * What `prepare` (src/graph/prepare.ts) needs to know of a registry's kernels to cut
+ * the graph for them.
+ *
+ * @example
+ * ```ts
+ * const plan = await prepare(bytes, "wasm", { kernels: kernelSet(kernelRegistry("custom")) });
+ * ```
+ */
+export function kernelSet(registry: KernelRegistry): KernelSet {
+  return {
+    ops: new Set(registry.keys()),
+    fuseQdq: (node) => registry.get(node.opType!)?.fusesQdq ?? false,
+    foldDequantize: [...registry.values()].some((f) => f.fusesQdq),
+    accept: (part) => registry.get(part.node.opType!)?.accepts?.(part) ?? true,
+    wholeGraphOnly: (node) => registry.get(node.opType!)?.wholeGraphOnly ?? false,
+  };
+}
 
 /** What a step keeps of its part: names only, so the model bytes can be collected. */
 interface StepPart {
@@ -55,10 +74,8 @@ export class PartitionedRunner {
   }
 
   /**
-   * Partitions `bytes` at every op type in `registry` and prepares a session
-   * per graph part and a kernel per custom node, or per run of custom nodes that
-   * `registry.chain` takes as one (each feeding only the next; the tensors inside
-   * a run are then not captured).
+   * Partitions `bytes` at every op type in `registry` (no rewrite: backends call
+   * `prepare` in src/graph/prepare.ts, then {@linkcode PartitionedRunner.fromPlan}).
    *
    * @example
    * ```ts
@@ -71,12 +88,30 @@ export class PartitionedRunner {
     registry: KernelRegistry,
     createSession: SessionFactory,
   ): Promise<PartitionedRunner> {
-    const { parts, outputs, inputShapes } = partitionModel(bytes, new Set(registry.keys()), {
-      fuseQdq: (node) => registry.get(node.opType!)?.fusesQdq ?? false,
-      foldDequantize: [...registry.values()].some((f) => f.fusesQdq),
-      accept: (part) => registry.get(part.node.opType!)?.accepts?.(part) ?? true,
-      wholeGraphOnly: (node) => registry.get(node.opType!)?.wholeGraphOnly ?? false,
-    });
+    const { ops, ...options } = kernelSet(registry);
+    const plan = partitionModel(bytes, ops, options);
+    return await PartitionedRunner.fromPlan(plan, registry, createSession);
+  }
+
+  /**
+   * Prepares a session per graph part of the plan and a kernel per custom node, or
+   * per run of custom nodes that `registry.chain` takes as one (each feeding only the
+   * next; the tensors inside a run are then not captured).
+   *
+   * @example
+   * ```ts
+   * const registry = kernelRegistry("custom");
+   * const plan = await prepare(bytes, "wasm", { kernels: kernelSet(registry) });
+   * const runner = await PartitionedRunner.fromPlan(plan, registry, (b) =>
+   *   ort.InferenceSession.create(b, { executionProviders: ["wasm"] }));
+   * ```
+   */
+  static async fromPlan(
+    plan: Partition,
+    registry: KernelRegistry,
+    createSession: SessionFactory,
+  ): Promise<PartitionedRunner> {
+    const { parts, outputs, inputShapes } = plan;
     const steps: Step[] = [];
     try {
       // Steps keep names only: the parts' bytes and initializers (views into the

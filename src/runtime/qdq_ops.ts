@@ -7,7 +7,7 @@
  *
  * runs as one step: quantize x, exact int8 x int8 -> int32 sums, scale, bias,
  * ReLU. The partitioner hands the kernel the absorbed Q/DQ nodes and their
- * initializers (src/model/partition.ts, `fuseQdq`).
+ * initializers (src/graph/partition.ts, `fuseQdq`).
  *
  * A weight-only Gemm or Conv (int8 weights, float input: no QuantizeLinear on x)
  *
@@ -24,8 +24,16 @@
  * @module
  */
 import type onnxProto from "onnx-proto";
-import type { KernelPart } from "../graph/partition.ts";
-import { onnx, tensorValues } from "../graph/onnx.ts";
+import {
+  floatAttr,
+  int8View,
+  intAttr,
+  intsAttr,
+  type KernelPart,
+  onnx,
+  stringAttr,
+  tensorValues,
+} from "../graph/mod.ts";
 import type { KernelFactory } from "./kernel_types.ts";
 import { createQConvKernel } from "./kernels/qconv_wasm.ts";
 import { createQLinearKernel } from "./kernels/qlinear_wasm.ts";
@@ -37,22 +45,6 @@ export type SharedInstance = () => Promise<QExports>;
 
 type NodeProto = onnxProto.onnx.INodeProto;
 const DT = onnx.TensorProto.DataType;
-
-function attr(n: NodeProto, name: string): onnxProto.onnx.IAttributeProto | undefined {
-  return n.attribute?.find((a) => a.name === name);
-}
-
-/**
- * An int8 initializer's values without a copy when they are raw bytes (a view into
- * the model's buffer: int8 needs no alignment). tensorValues copies, and fc6's
- * weights alone are 36 MiB, read once to check the pattern and once to pack them.
- */
-function int8Values(t: onnxProto.onnx.ITensorProto): Int8Array {
-  const raw = t.rawData;
-  return raw && raw.length > 0
-    ? new Int8Array(raw.buffer, raw.byteOffset, raw.length)
-    : tensorValues(t) as Int8Array;
-}
 
 /**
  * The parts every QDQ layer shares, read from the part: the activation's
@@ -80,7 +72,7 @@ function readQdqLayer(
   }
   if (!weightOnly && !xScaleT) return undefined;
   if (xZeroT && xZeroT.dataType !== DT.UINT8) return undefined;
-  if (Number(attr(dqB, "axis")?.i ?? 1) !== 0 && tensorValues(wScaleT).length !== 1) {
+  if (intAttr(dqB, "axis", 1) !== 0 && tensorValues(wScaleT).length !== 1) {
     return undefined;
   }
   const wZero = init(dqB.input![2]);
@@ -106,7 +98,7 @@ function readQdqLayer(
     xScale: xScaleT ? (tensorValues(xScaleT) as Float32Array)[0] : 1,
     xZeroPoint: xZeroT ? (tensorValues(xZeroT) as Uint8Array)[0] : 0,
     activations: weightOnly ? "int16" as const : "uint8" as const,
-    weights: int8Values(wT),
+    weights: int8View(wT),
     dims,
     weightScales: wScales.length === m ? wScales : new Float32Array(m).fill(wScales[0]),
     bias,
@@ -121,10 +113,10 @@ function readQdqLayer(
 export function readQdqGemm(part: Pick<KernelPart, "node" | "absorbed" | "initializers">) {
   const { node } = part;
   if (node.opType !== "Gemm") return undefined;
-  if (Number(attr(node, "transB")?.i ?? 0) !== 1 || Number(attr(node, "transA")?.i ?? 0) !== 0) {
+  if (intAttr(node, "transB", 0) !== 1 || intAttr(node, "transA", 0) !== 0) {
     return undefined;
   }
-  if ((attr(node, "alpha")?.f ?? 1) !== 1 || (attr(node, "beta")?.f ?? 1) !== 1) return undefined;
+  if (floatAttr(node, "alpha", 1) !== 1 || floatAttr(node, "beta", 1) !== 1) return undefined;
   const layer = readQdqLayer(part, 2);
   return layer && { ...layer, m: layer.dims[0], k: layer.dims[1] };
 }
@@ -133,17 +125,16 @@ export function readQdqGemm(part: Pick<KernelPart, "node" | "absorbed" | "initia
 export function readQdqConv(part: Pick<KernelPart, "node" | "absorbed" | "initializers">) {
   const { node } = part;
   if (node.opType !== "Conv") return undefined;
-  const autoPad = attr(node, "auto_pad")?.s;
-  if (autoPad && new TextDecoder().decode(autoPad) !== "NOTSET") return undefined;
+  const autoPad = stringAttr(node, "auto_pad");
+  if (autoPad !== undefined && autoPad !== "NOTSET") return undefined;
   const layer = readQdqLayer(part, 4);
   if (!layer) return undefined;
-  const ints = (name: string, fallback: number[]) =>
-    (attr(node, name)?.ints ?? fallback).map(Number);
+  const ints = (name: string, fallback: number[]) => intsAttr(node, name) ?? fallback;
   const [pt, pl, pb, pr] = ints("pads", [0, 0, 0, 0]);
   return {
     ...layer,
     shape: layer.dims as unknown as [number, number, number, number],
-    group: Number(attr(node, "group")?.i ?? 1),
+    group: intAttr(node, "group", 1),
     strides: ints("strides", [1, 1]) as [number, number],
     pads: [pt, pl, pb, pr] as [number, number, number, number],
     dilations: ints("dilations", [1, 1]) as [number, number],

@@ -7,11 +7,10 @@
 import * as ort from "onnxruntime-web";
 import { ClassifierError } from "../errors.ts";
 import type { Backend, BackendOutput, GraphIo } from "./backend.ts";
-import { type Int8Mode, kernelRegistry, type LrnMode } from "./custom_ops.ts";
-import { PartitionedRunner } from "./partitioned.ts";
+import { type Int8Mode, type KernelRegistry, kernelRegistry, type LrnMode } from "./custom_ops.ts";
+import { kernelSet, PartitionedRunner } from "./partitioned.ts";
 import { BoundedQueue } from "../host/bounded_queue.ts";
-import { decodeModel, onnx } from "../graph/onnx.ts";
-import { forInt8Kernels } from "../graph/qoperator.ts";
+import { decodeModel, onnx, prepare, type PrepareOptions } from "../graph/mod.ts";
 
 /** Options for {@linkcode createWasmBackend}. */
 export interface WasmBackendOptions extends GraphIo {
@@ -137,6 +136,38 @@ function createSession(
 }
 
 /**
+ * The graph prepared for wasm (src/graph/prepare.ts) and run by a PartitionedRunner.
+ * The plan stays inside this function: its parts' bytes are garbage once the sessions
+ * and kernels hold copies. With `release`, the model's buffer (and a rewritten copy's)
+ * is detached once they do.
+ */
+async function createRunner(
+  model: Uint8Array,
+  registry: KernelRegistry,
+  options: Omit<PrepareOptions, "kernels">,
+): Promise<PartitionedRunner> {
+  let runner: PartitionedRunner;
+  let graph: Uint8Array;
+  try {
+    const plan = await prepare(model, "wasm", { ...options, kernels: kernelSet(registry) });
+    graph = plan.bytes;
+    runner = await PartitionedRunner.fromPlan(plan, registry, createSession);
+  } catch (e) {
+    throw new ClassifierError(
+      "model_invalid",
+      `Cannot create an onnxruntime-web session: ${(e as Error).message}`,
+    );
+  }
+  for (const bytes of new Set([model, graph])) {
+    if (options.release && bytes.buffer instanceof ArrayBuffer && !bytes.buffer.detached) {
+      // Frees the backing store now: a view's whole buffer goes, whoever else holds it.
+      bytes.buffer.transfer(0);
+    }
+  }
+  return runner;
+}
+
+/**
  * Creates onnxruntime-web session(s) on the wasm execution provider and checks
  * that the graph has the named float input and output.
  *
@@ -162,29 +193,13 @@ export async function createWasmBackend(
   const lrn = options.lrn ?? DEFAULT_LRN;
   const int8 = options.int8 ?? DEFAULT_INT8;
   const registry = kernelRegistry(lrn, int8, { threads: requested });
-  // QOperator int8 files (the zoo's bvlcalexnet-12-int8) are rewritten to the QDQ layout
-  // our int8 kernels take whole (src/model/qoperator.ts); anything else passes unchanged.
-  const graph = int8 === "custom"
-    ? await forInt8Kernels(model, options.log, { inPlace: options.releaseModel })
-    : model;
-  if (graph !== model && options.releaseModel && model.buffer instanceof ArrayBuffer) {
-    model.buffer.transfer(0); // the rewritten copy holds all it needs: free the file now
-  }
-  let runner: PartitionedRunner;
-  try {
-    runner = await PartitionedRunner.create(graph, registry, createSession);
-  } catch (e) {
-    throw new ClassifierError(
-      "model_invalid",
-      `Cannot create an onnxruntime-web session: ${(e as Error).message}`,
-    );
-  }
-  for (const bytes of new Set([model, graph])) {
-    if (options.releaseModel && bytes.buffer instanceof ArrayBuffer && !bytes.buffer.detached) {
-      // Frees the backing store now: a view's whole buffer goes, whoever else holds it.
-      bytes.buffer.transfer(0);
-    }
-  }
+  const runner = await createRunner(model, registry, {
+    // QOperator int8 files (the zoo's bvlcalexnet-12-int8) are rewritten to the QDQ layout
+    // our int8 kernels take whole (src/graph/qoperator.ts); anything else passes unchanged.
+    int8Kernels: int8 === "custom",
+    release: options.releaseModel,
+    log: options.log,
+  });
   const { inputName, outputName } = options;
   const inputShape = runner.inputShapes[inputName];
   if (!inputShape || !runner.outputs.includes(outputName)) {

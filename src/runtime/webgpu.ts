@@ -22,10 +22,10 @@ import * as ort from "onnxruntime-web";
 import { ClassifierError } from "../errors.ts";
 import type { Backend, BackendOutput } from "./backend.ts";
 import { type KernelRegistry, lrnFactory, type LrnMode } from "./custom_ops.ts";
-import { PartitionedRunner } from "./partitioned.ts";
+import { kernelSet, PartitionedRunner } from "./partitioned.ts";
 import { BoundedQueue } from "../host/bounded_queue.ts";
 import { createWasmBackend, type WasmBackendOptions } from "./wasm.ts";
-import { dequantizeForGpu } from "../graph/webgpu_dequantize.ts";
+import { prepare } from "../graph/mod.ts";
 import { hasGpuDeviceNode } from "./_gpu_nodes.ts";
 
 /** What we use of `navigator.gpu`; tests pass stand-ins to force failures. */
@@ -157,7 +157,7 @@ const LOST = Symbol("lost");
  * adapter, a fallback adapter not asked for, a device or session that fails);
  * `createBackend` logs that and goes on to wasm.
  *
- * int8 models are rewritten to float first (`_webgpu_dequantize.ts`): the
+ * int8 models are rewritten to float first (src/graph/prepare.ts): the
  * GPU gets the int8-rounded weights as float32. After a device loss the
  * backend serves through a wasm backend made from the original bytes, which
  * it keeps for that purpose; `name` then says "wasm".
@@ -187,10 +187,9 @@ export async function createWebGpuBackend(
   const registry: KernelRegistry = new Map(lrn === "custom" ? [["LRN", lrnFactory]] : []);
   let runner: PartitionedRunner;
   try {
-    const { bytes, nodes } = dequantizeForGpu(model);
-    if (nodes > 0) log(`webgpu: ${nodes} quantize/dequantize nodes rewritten to float`);
-    runner = await PartitionedRunner.create(
-      bytes,
+    const plan = await prepare(model, "webgpu", { kernels: kernelSet(registry), log });
+    runner = await PartitionedRunner.fromPlan(
+      plan,
       registry,
       (part) =>
         ortGpu.InferenceSession.create(part, {

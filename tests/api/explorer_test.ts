@@ -6,7 +6,7 @@ import { createApp, type ServerState } from "../../src/api/mod.ts";
 import { browserRoutes } from "../../src/api/browser.ts";
 import { explorerRoutes } from "../../src/api/explorer.ts";
 import { ExplorerEngine } from "../../src/api/_explorer_engine.ts";
-import { prefixModel, summarizeGraph, tensorValues } from "../../src/graph/summary.ts";
+import { prefixModel, summarizeGraph } from "../../src/graph/summary.ts";
 import { drawFeatureMaps, drawFilters } from "../../src/api/_grid.ts";
 import { findModelFiles, type ModelFiles } from "../../src/api/_model_files.ts";
 import { encodePng } from "../../src/api/_png.ts";
@@ -312,20 +312,6 @@ Deno.test({
     assert.deepEqual(a.layers[0].shape, [4, 11, 15]);
     assert.deepEqual(a.layers[1].shape, [4, 1, 1]);
   },
-});
-
-Deno.test("tensorValues reads float, int8, uint8 and float16 initializers", () => {
-  assert.deepEqual(
-    tensorValues(floatTensor("f", [2], new Float32Array([1.5, -2]))),
-    new Float32Array([1.5, -2]),
-  );
-  assert.deepEqual(tensorValues(intTensor("i", 3, [2], [-127, 5])), new Float32Array([-127, 5]));
-  assert.deepEqual(tensorValues(intTensor("u", 2, [2], [0, 255])), new Float32Array([0, 255]));
-  const half = new Uint16Array([0x3c00, 0xc000]); // 1, -2
-  assert.deepEqual(
-    tensorValues({ name: "h", dims: [2], dataType: 10, rawData: new Uint8Array(half.buffer) }),
-    new Float32Array([1, -2]),
-  );
 });
 
 // ---------------------------------------------------------------- pictures
