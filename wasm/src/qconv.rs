@@ -243,9 +243,10 @@ pub fn conv_acc(
 }
 
 /// The GEMM of one group, one tile of output pixels at a time: the tile's columns are
-/// built (`im2col`) right before the GEMM reads them, so they are still in L2 (built
-/// for the whole image at once, conv1's 2.2 MB of columns went out to memory and came
-/// back: a third of its time). cols: at least [`qgemm::tile_samples`, KP] i16.
+/// built (`im2col`) right before the GEMM reads them, so they are still in cache and
+/// the scratch holds one tile (conv1's columns for the whole image were 2.2 MB; ~2%
+/// of the convolutions' time, wasm/README.md). cols: at least
+/// [`qgemm::tile_samples`, KP] i16.
 fn gemm_group(
     g: &Geometry,
     packed: &[u8],
@@ -317,10 +318,10 @@ fn im2col(g: &Geometry, image: &[i16], group: usize, p0: usize, cols: &mut [i16]
     }
 }
 
-/// `pixels` for undilated windows of rows of KW values (fixed-size copies), with the source offset carried from row to
-/// row (+ W + pads) and channel to channel (+ one plane) instead of recomputed per
-/// copy: im2col was ~9% of the convolutions' time, mostly address arithmetic. Same
-/// columns as `pixels`.
+/// `pixels` for undilated windows with rows of KW values (fixed-size copies), the
+/// source offset carried from row to row (+ W + pads) instead of recomputed with two
+/// multiplies per copy (~2% of the convolutions' time, wasm/README.md). Same columns
+/// as `pixels`.
 fn dense_rows<const KW: usize>(g: &Geometry, channels: &[i16], p0: usize, cols: &mut [i16]) {
     let k = g.k();
     let kp = qgemm::padded_k(k);
