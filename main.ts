@@ -52,8 +52,9 @@ if (import.meta.main) {
       in_flight: app.inFlight,
     });
     const drained = await app.drain(config.requestTimeoutMs + 5_000);
-    if (!drained) logger.warn("Cannot finish the requests in flight in time: exiting anyway");
-    await server.shutdown();
+    // shutdown() waits for every request in flight: after a drain that gave up it never ends.
+    if (drained) await server.shutdown();
+    else logger.warn("Cannot finish the requests in flight in time: exiting anyway");
     await app.state.classifier?.release().catch(() => {});
     logger.info("Stopped");
     Deno.exit(drained ? 0 : 1);

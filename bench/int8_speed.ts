@@ -7,18 +7,34 @@
  * each Gemm split alone), and onnxruntime-node (native)
  * fp32 and int8 on the same files (`--set native`, its own process).
  *
- *   deno run -A bench/int8_speed.ts [--threads N] [--runs 30] [--set web|native] [--pause 20]
- *                                   [--also models/other-int8.json]
+ * `--set qoperator` times ours against native int8 on one QOperator file (QLinearConv,
+ * QLinearMatMul + QLinearAdd: the layout onnxruntime's own int8 kernels are built for),
+ * interleaved in one process, with onnxruntime-web fp32 beside them. The file is the
+ * tests' builder's AlexNet (tests/model/_qoperator_models.ts, random weights, the zoo's
+ * structure), made once into models/alexnet-synthetic-qoperator.onnx (~30 s).
+ *
+ * `--write NAME` adds this run's table to bench/results/NAME-<date>.json (the shape of
+ * bench/_results.ts, rendered by `deno task bench:report`): one table per thread count
+ * and set, so the 1- and 2-thread runs of one day share a file.
+ *
+ *   deno run -A bench/int8_speed.ts [--threads N] [--runs 30] [--set web|native|qoperator]
+ *                                   [--pause 20] [--also models/other-int8.json]
+ *                                   [--write int8-native]
  *
  * Needs models/alexnet-synthetic.onnx (deno task model) and
  * models/alexnet-synthetic-int8.onnx (deno task quantize).
+ *
+ * @module
  */
+import process from "node:process";
 import { parseArgs } from "node:util";
 import * as ortNode from "onnxruntime-node";
 import { topK } from "../src/classify/mod.ts";
 import { decodeImage, preprocess } from "../src/image/mod.ts";
 import { loadModel } from "../src/model/store.ts";
 import { availableCores, type Backend, createWasmBackend } from "../src/runtime/mod.ts";
+import { buildQOperatorAlexNet } from "../tests/model/_qoperator_models.ts";
+import { type BenchResult, commitLine, machineLine, type ResultTable } from "./_results.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -29,6 +45,8 @@ const { values } = parseArgs({
     pause: { type: "string" },
     // Another int8 manifest to time beside the default one (e.g. another layout).
     also: { type: "string" },
+    // Write the table into a bench:report result (bench/_results.ts) named this.
+    write: { type: "string" },
   },
 });
 const runs = Number(values.runs ?? 30);
@@ -60,9 +78,39 @@ const node = async (bytes: Uint8Array): Promise<Pick<Backend, "run">> => {
   };
 };
 
+/** The QOperator AlexNet of the tests' builder, built once into models/. */
+async function qoperatorFile(): Promise<Uint8Array> {
+  const path = new URL("../models/alexnet-synthetic-qoperator.onnx", import.meta.url);
+  try {
+    return await Deno.readFile(path);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  console.log("Building the QOperator AlexNet (tests/model/_qoperator_models.ts, ~30 s)");
+  const bytes = (await buildQOperatorAlexNet({ calibration: 2 })).bytes;
+  await Deno.writeFile(path, bytes);
+  return bytes;
+}
+
+const qoperator = async (): Promise<[string, Pick<Backend, "run">][]> => {
+  const bytes = await qoperatorFile();
+  return [
+    // Native first: the correctness check below takes the first row as the reference.
+    ["onnxruntime-node int8 (native), QOperator file", await node(bytes)],
+    [
+      "ours: int8 kernels, QOperator file",
+      await createWasmBackend(bytes, { ...io, int8: "custom" }),
+    ],
+    // The float synthetic AlexNet (another file: its top-1 is not compared).
+    ["onnxruntime-web fp32 (synthetic fp32 file)", await createWasmBackend(fp32.bytes, io)],
+  ];
+};
+
 // onnxruntime-node's pool and onnxruntime-web's pool fight for the 2 cores when
 // both live in one process, so `--set native` runs the native pair on its own.
-const contenders: [string, Pick<Backend, "run">][] = values.set === "native"
+const contenders: [string, Pick<Backend, "run">][] = values.set === "qoperator"
+  ? await qoperator()
+  : values.set === "native"
   ? [
     ["onnxruntime-node fp32 (native)", await node(fp32.bytes)],
     ["onnxruntime-node int8 (native)", await node(int8.bytes)],
@@ -91,18 +139,29 @@ const contenders: [string, Pick<Backend, "run">][] = values.set === "native"
       : []),
   ];
 
-// Correctness first: every int8 contender's top-1 equals fp32's, and ours equals the QDQ semantics.
+// Correctness first: every contender's top-1 beside the first row's (fp32; with
+// `--set qoperator`, native int8 on the same file, which ours must match).
 const reference = topK((await contenders[0][1].run(x, dims)).data, 5, []).map((p) => p.index);
 for (const [name, c] of contenders) {
   const top = topK((await c.run(x, dims)).data, 5, []).map((p) => p.index);
   console.log(
     `${name.padEnd(38)} top-5 ${top.join(",")}${
-      top[0] === reference[0] ? "" : "  (top-1 differs from fp32)"
+      top[0] === reference[0] || name.includes("synthetic fp32 file")
+        ? ""
+        : `  (top-1 differs from ${contenders[0][0]})`
     }`,
   );
 }
 
 const times = contenders.map(() => [] as number[]);
+// CPU time of the whole process per run (every thread: ours' helper Worker, onnxruntime's
+// pools): what a run costs, and at 1 thread its time without the waits a loaded
+// machine adds (other jobs share these cores).
+const cpuTimes = contenders.map(() => [] as number[]);
+const cpuMs = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
 // Long warm-up: onnxruntime-web at 2 threads runs ~2.5x slower for its first ~20 runs.
 for (let i = 0; i < 25; i++) for (const [, c] of contenders) await c.run(x, dims);
 // Each timed run starts after a 20 ms pause, for every contender: right after an
@@ -113,9 +172,10 @@ const pause = Number(values.pause ?? 20);
 for (let i = 0; i < runs; i++) {
   for (const [j, [, c]] of contenders.entries()) {
     if (pause > 0) await new Promise((r) => setTimeout(r, pause));
-    const t = performance.now();
+    const [t, c0] = [performance.now(), cpuMs()];
     await c.run(x, dims);
     times[j].push(performance.now() - t);
+    cpuTimes[j].push(cpuMs() - c0);
   }
 }
 const base = median(times[0]);
@@ -129,15 +189,88 @@ console.log(
 const p10 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 10)];
 const base10 = p10(times[0]);
 console.log(
-  `| backend | median ms | img/s | vs ${contenders[0][0]} | p10 ms | p10 vs ${contenders[0][0]} |`,
+  `| backend | median ms | img/s | vs ${contenders[0][0]} | p10 ms | p10 vs ${
+    contenders[0][0]
+  } | CPU ms | CPU vs first |`,
 );
-console.log("|---|---|---|---|---|---|");
+const baseCpu = median(cpuTimes[0]);
+console.log("|---|---|---|---|---|---|---|---|");
 for (const [j, [name]] of contenders.entries()) {
-  const [m, q] = [median(times[j]), p10(times[j])];
+  const [m, q, c] = [median(times[j]), p10(times[j]), median(cpuTimes[j])];
   console.log(
     `| ${name} | ${m.toFixed(1)} | ${(1000 / m).toFixed(1)} | ${(m / base).toFixed(2)}x | ${
       q.toFixed(1)
-    } | ${(q / base10).toFixed(2)}x |`,
+    } | ${(q / base10).toFixed(2)}x | ${c.toFixed(1)} | ${(c / baseCpu).toFixed(2)}x |`,
   );
 }
+if (values.write) await writeTable(values.set ?? "web", values.write);
 Deno.exit(0);
+
+/** This run's table, added to (or replacing its thread count's in) today's result file. */
+async function writeTable(set: string, bench: string): Promise<void> {
+  const table: ResultTable = {
+    caption: `--set ${set}, ${threads} thread${threads > 1 ? "s" : ""}: ${runs} interleaved runs ` +
+      `(${pause} ms pause before each), ${new Date().toISOString().slice(0, 16)}Z, ` +
+      `load average ${loadAverage()} (other jobs share the cores)`,
+    columns: [
+      "backend",
+      "median ms",
+      "img/s",
+      "vs first row",
+      "p10 ms",
+      "p10 vs first row",
+      "CPU ms (all threads)",
+      "CPU vs first row",
+    ],
+    rows: contenders.map(([name], j) => {
+      const [m, q, c] = [median(times[j]), p10(times[j]), median(cpuTimes[j])];
+      return [
+        name,
+        m.toFixed(1),
+        (1000 / m).toFixed(1),
+        (m / base).toFixed(2),
+        q.toFixed(1),
+        (q / base10).toFixed(2),
+        c.toFixed(1),
+        (c / baseCpu).toFixed(2),
+      ];
+    }),
+  };
+  const date = new Date().toISOString().slice(0, 16) + "Z";
+  const url = new URL(`./results/${bench}-${date.slice(0, 10)}.json`, import.meta.url);
+  const old = await Deno.readTextFile(url).then((t) => JSON.parse(t) as BenchResult).catch(() =>
+    undefined
+  );
+  const key = table.caption.slice(0, table.caption.indexOf(":"));
+  const tables = [...(old?.tables ?? []).filter((t) => !t.caption.startsWith(`${key}:`)), table]
+    .sort((a, b) => a.caption.localeCompare(b.caption));
+  const result: BenchResult = {
+    bench,
+    title: "int8: ours vs native onnxruntime int8 on one QOperator file",
+    date,
+    commit: await commitLine(),
+    machine: machineLine(),
+    command:
+      "deno task bench:int8 (bench/int8_speed.ts --set qoperator --threads 1|2 --write int8-native)",
+    notes: [
+      "The tests' QOperator AlexNet (tests/model/_qoperator_models.ts: the zoo's bvlcalexnet-12-int8 " +
+      "structure, QLinearConv, QLinearMatMul + QLinearAdd, random weights), run by onnxruntime-node's " +
+      "native int8 kernels and by ours (rewritten at load, src/graph/qoperator.ts) in one process, " +
+      "interleaved; onnxruntime-web fp32 on the synthetic fp32 AlexNet beside them. Top-1 of ours is " +
+      "checked equal to native's first. The machine is a shared 2-core VM: compare within a table. " +
+      "CPU ms is the process's CPU time per run (all its threads, median): at 1 thread it is the " +
+      "run's time without the waits other jobs add; at 2 threads, what a run costs in total.",
+    ],
+    tables,
+  };
+  await Deno.writeTextFile(url, JSON.stringify(result, null, 2) + "\n");
+}
+
+/** The 1-minute load average (Linux), or "unknown". */
+function loadAverage(): string {
+  try {
+    return Deno.readTextFileSync("/proc/loadavg").split(" ")[0];
+  } catch {
+    return "unknown";
+  }
+}

@@ -17,6 +17,7 @@ const PLOTS = new URL("docs/plots/", ROOT);
 /** Section order; a benchmark not listed comes after these, by name. */
 const ORDER = [
   "launch",
+  "int8-native",
   "int8",
   "int8-agreement",
   "kernels",

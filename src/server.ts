@@ -142,8 +142,10 @@ export function createServer(config: Config, options: ServerOptions = {}): Alexn
       workers: platform.workers,
       max_pixels: maxPixels,
     });
-    if (profile.maxBlockMs) watchEventLoop(profile.maxBlockMs, logger);
   }
+  // A block this long stalls every request the server holds; a platform with a documented
+  // limit sets its own.
+  watchEventLoop(profile.maxBlockMs ?? 1000, logger);
 
   const started = performance.now();
   const ready = loadModel(config, platform, logger).then((classifier) => {
@@ -219,7 +221,8 @@ export function createServer(config: Config, options: ServerOptions = {}): Alexn
 
 /**
  * Logs a warning whenever the event loop was blocked longer than `limitMs`
- * (a timer firing that late): edge platforms stop isolates that block.
+ * (a timer firing that late): every request waits meanwhile, and platforms that limit
+ * blocking stop the isolate.
  */
 function watchEventLoop(limitMs: number, logger: Logger): void {
   const every = 100;

@@ -44,6 +44,95 @@ function jpegDimensions(b: Uint8Array): Dimensions | null {
   return null;
 }
 
+/** How the decoded samples are stored, as the header declares it. */
+export interface SampleLayout {
+  /** Samples per pixel as stored (a palette index counts as one). */
+  channels: number;
+  /** Bytes per sample: 2 for 16-bit PNGs and 12-bit JPEGs, else 1. */
+  bytesPerSample: number;
+}
+
+// PNG colour types -> samples per pixel: grey, RGB, palette, grey + alpha, RGBA.
+const PNG_CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
+
+// The first SOF's precision and component count (b at the segment's length field).
+function jpegLayout(b: Uint8Array): SampleLayout | null {
+  for (let i = 2; i + 1 < b.length;) {
+    if (b[i] !== 0xff) return null;
+    while (i < b.length && b[i] === 0xff) i++;
+    const marker = b[i++];
+    if (marker === undefined || marker === 0xd9 || marker === 0xda) return null;
+    if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) continue;
+    if (i + 8 > b.length) return null;
+    if (isSof(marker)) return { channels: b[i + 7], bytesPerSample: b[i + 2] > 8 ? 2 : 1 };
+    i += u16be(b, i);
+  }
+  return null;
+}
+
+/**
+ * The stored sample layout a header declares, or `null` when it is too short to say. WebP
+ * and BMP count as four 8-bit samples (their decoders' output); a GIF as one (palette).
+ */
+export function readSampleLayout(bytes: Uint8Array, format: ImageFormat): SampleLayout | null {
+  switch (format) {
+    case "png": { // IHDR: width, height, bit depth (24), colour type (25)
+      const channels = PNG_CHANNELS[bytes[25]];
+      if (bytes.length < 29 || channels === undefined) return null;
+      return { channels, bytesPerSample: bytes[24] === 16 ? 2 : 1 };
+    }
+    case "jpeg":
+      return jpegLayout(bytes);
+    case "gif":
+      return { channels: 1, bytesPerSample: 1 };
+    case "webp":
+    case "bmp":
+      return { channels: 4, bytesPerSample: 1 };
+  }
+}
+
+/**
+ * The bytes of a PNG's IDAT chunks (its zlib stream), walking the chunks from the
+ * signature; chunks cut short count as far as the file goes.
+ */
+export function pngDataBytes(b: Uint8Array): number {
+  let total = 0;
+  for (let i = 8; i + 8 <= b.length;) {
+    const length = u32be(b, i);
+    if (b[i + 4] === 0x49 && b[i + 5] === 0x44 && b[i + 6] === 0x41 && b[i + 7] === 0x54) {
+      total += Math.min(length, b.length - i - 8);
+    }
+    i += 12 + length;
+  }
+  return total;
+}
+
+/**
+ * The number of scans (SOS markers) in a JPEG, counting no further than `limit + 1`: the
+ * segments are walked and each scan's entropy-coded data skipped up to the next marker
+ * (a 0xFF byte there is always stuffed as FF 00, so every FF xx with xx not 00 or a
+ * restart marker ends it). One pass over the bytes, before any decoder runs.
+ */
+export function countJpegScans(b: Uint8Array, limit: number): number {
+  let scans = 0;
+  for (let i = 2; i + 3 < b.length && scans <= limit;) {
+    if (b[i] !== 0xff) return scans;
+    while (i < b.length && b[i] === 0xff) i++;
+    const marker = b[i++];
+    if (marker === undefined || marker === 0xd9) return scans;
+    if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) continue;
+    i += u16be(b, i);
+    if (marker !== 0xda) continue;
+    scans++;
+    while (i + 1 < b.length) {
+      const next = b[i + 1];
+      if (b[i] === 0xff && next !== 0 && next !== 0xff && (next < 0xd0 || next > 0xd7)) break;
+      i++;
+    }
+  }
+  return scans;
+}
+
 /**
  * The size an image header declares, or `null` when the header is too short
  * or malformed to say (the decoder then reports the problem).

@@ -17,12 +17,26 @@
 import exifr from "exifr";
 import { ClassifierError } from "../errors.ts";
 import type { DecodedImage } from "./decoded_image.ts";
-import { hasEndMarker, readDimensions } from "./_header.ts";
+import {
+  countJpegScans,
+  hasEndMarker,
+  pngDataBytes,
+  readDimensions,
+  readSampleLayout,
+  type SampleLayout,
+} from "./_header.ts";
 import { decodeGifFirstFrame, decodeJpeg, decodePng } from "./_codecs.ts";
 import { gifFirstFrameSize } from "./_gif_header.ts";
 import { decodeBmp, readBmpHeader } from "./bmp.ts";
 import { decodeWebp } from "./webp.ts";
-import { decodeJpegFast, JpegFastError, type JpegScale, largestJpegScale } from "./jpeg_fast.ts";
+import {
+  decodeJpegFast,
+  JPEG_MAX_SCANS,
+  JPEG_VISITS_PER_BLOCK,
+  JpegFastError,
+  type JpegScale,
+  largestJpegScale,
+} from "./jpeg_fast.ts";
 import type { PreprocessSpec } from "./preprocess_spec.ts";
 import { applyOrientation, isOrientation, type Orientation } from "./orientation.ts";
 import { _describeUnsupported, type ImageFormat, sniffImageFormat } from "./sniff.ts";
@@ -34,6 +48,13 @@ import { _describeUnsupported, type ImageFormat, sniffImageFormat } from "./snif
  */
 export const DEFAULT_MAX_PIXELS = 40_000_000;
 
+/**
+ * Decoded bytes allowed per pixel of `maxPixels` when `maxBytes` is not given: 4, an 8-bit
+ * RGBA image at the pixel limit (160 MB at the default). Every 8-bit image within the pixel
+ * limit fits; a 16-bit RGBA PNG (8 bytes a pixel) gets half as many pixels.
+ */
+export const DEFAULT_BYTES_PER_PIXEL = 4;
+
 /** Options for {@linkcode decodeImage}. */
 export interface DecodeOptions {
   /**
@@ -42,6 +63,14 @@ export interface DecodeOptions {
    * {@linkcode DEFAULT_MAX_PIXELS}.
    */
   maxPixels?: number;
+  /**
+   * Largest decoded size in bytes, checked from the header before any pixel is
+   * decoded: width x height x channels x bytes per sample as stored (16-bit samples
+   * and alpha count), and never less than the 4-byte RGBA output. Default
+   * {@linkcode DEFAULT_BYTES_PER_PIXEL} x `maxPixels`, so `--max-pixels` sets it too
+   * (160 MB at the 40 MP default; a 6300x6300 16-bit RGBA PNG needs 318 MB).
+   */
+  maxBytes?: number;
   /**
    * The preprocessing the image is decoded for. A JPEG is then decoded at the
    * smallest DCT scale (1/8, 1/4 or 1/2) that keeps it
@@ -77,6 +106,69 @@ function checkSize(width: number, height: number, maxPixels: number): void {
         `over the ${mp(maxPixels)} megapixel limit`,
     );
   }
+}
+
+const mb = (n: number) => n >= 1e6 ? `${Math.round(n / 1e5) / 10} MB` : `${n} bytes`;
+
+// The memory budget: the samples as stored, or the RGBA output if that is larger.
+function checkBytes(
+  width: number,
+  height: number,
+  layout: SampleLayout,
+  maxBytes: number,
+): void {
+  const perPixel = Math.max(layout.channels * layout.bytesPerSample, 4);
+  const bytes = width * height * perPixel;
+  if (bytes > maxBytes) {
+    const bits = layout.bytesPerSample * 8;
+    const what = `${layout.channels} channel${layout.channels === 1 ? "" : "s"} of ${bits} bits`;
+    throw new ClassifierError(
+      "decode_failed",
+      `Cannot decode image: it is ${width}x${height} with ${what} (${mb(bytes)} decoded), ` +
+        `over the ${mb(maxBytes)} memory limit`,
+    );
+  }
+}
+
+/**
+ * Most raw bytes one byte of zlib data can inflate to: deflate's longest match (258
+ * bytes) costs at least two bits, one for its length code and one for its distance.
+ */
+const MAX_DEFLATE_RATIO = 1032;
+
+// A PNG's IDAT chunks must hold at least its scanlines / MAX_DEFLATE_RATIO bytes, so a
+// header that claims more is lying about its size and never reaches the decoder. The bit
+// depth (IHDR byte 24: 1, 2, 4, 8 or 16) sizes the rows.
+function checkPngData(bytes: Uint8Array, width: number, height: number, layout: SampleLayout) {
+  const raw = height * Math.ceil((width * layout.channels * bytes[24]) / 8);
+  const data = pngDataBytes(bytes);
+  if (data * MAX_DEFLATE_RATIO < raw) {
+    throw new ClassifierError(
+      "decode_failed",
+      `Cannot decode image: the PNG data is truncated (${data} bytes of image data cannot ` +
+        `hold ${width}x${height} pixels)`,
+    );
+  }
+}
+
+// Every JPEG decoder (the full one included) walks each scan over the image: more than
+// JPEG_MAX_SCANS scans is refused from the markers, before any of them runs.
+function checkJpegScans(bytes: Uint8Array): void {
+  if (countJpegScans(bytes, JPEG_MAX_SCANS) > JPEG_MAX_SCANS) {
+    throw new ClassifierError("decode_failed", overScans());
+  }
+}
+
+function overScans(): string {
+  return `Cannot decode image: the JPEG has more than ${JPEG_MAX_SCANS} scans ` +
+    `(a progressive JPEG has about 10); re-encode it`;
+}
+
+// The fast decoder's work limits, as messages that say what was over.
+function overBudget(reason: "too_many_scans" | "over_budget"): string {
+  if (reason === "too_many_scans") return overScans();
+  return `Cannot decode image: the JPEG's scans would decode each 8x8 block more than ` +
+    `${JPEG_VISITS_PER_BLOCK} times (a progressive JPEG needs about 6); re-encode it`;
 }
 
 // A JPEG needs at least one bit per 8x8 block of its largest component (the Huffman code of
@@ -155,6 +247,13 @@ async function decodeJpegFastOrNull(
   try {
     return await decodeJpegFast(bytes, scale);
   } catch (cause) {
+    // Over a work limit: refused, never handed to the full decoder (it has no limits).
+    if (
+      cause instanceof JpegFastError &&
+      (cause.reason === "too_many_scans" || cause.reason === "over_budget")
+    ) {
+      throw new ClassifierError("decode_failed", overBudget(cause.reason), { cause });
+    }
     if (
       cause instanceof JpegFastError && (cause.reason === "truncated" || cause.reason === "corrupt")
     ) {
@@ -186,7 +285,8 @@ const DECODERS: Record<ImageFormat, (bytes: Uint8Array) => Promise<DecodedImage>
  *
  * @throws {ClassifierError} `unsupported_media_type` if the bytes are not one
  * of those formats; `decode_failed` if the image (or a GIF's first frame) is
- * over `maxPixels` by its header, if the header cannot be read, or if the
+ * over `maxPixels` or `maxBytes` by its header, if the header cannot be read,
+ * if a JPEG is over the decoder's work limits (scans, block visits), or if the
  * data is truncated or corrupt.
  *
  * @example
@@ -203,6 +303,7 @@ export async function decodeImage(
   options: DecodeOptions = {},
 ): Promise<DecodedImage> {
   const { maxPixels = DEFAULT_MAX_PIXELS, fitFor, decoder = "fast" } = options;
+  const { maxBytes = DEFAULT_BYTES_PER_PIXEL * maxPixels } = options;
   const format = sniffImageFormat(bytes);
   if (format === null) {
     const known = _describeUnsupported(bytes);
@@ -224,9 +325,22 @@ export async function decodeImage(
     );
   }
   checkSize(declared.width, declared.height, maxPixels);
-  if (format === "jpeg") checkJpegData(bytes, declared.width, declared.height);
+  const layout = readSampleLayout(bytes, format);
+  if (!layout) {
+    throw new ClassifierError(
+      "decode_failed",
+      `Cannot decode image: the ${name} header is truncated or malformed`,
+    );
+  }
+  checkBytes(declared.width, declared.height, layout, maxBytes);
+  if (format === "jpeg") {
+    checkJpegData(bytes, declared.width, declared.height);
+    checkJpegScans(bytes);
+  }
+  if (format === "png") checkPngData(bytes, declared.width, declared.height, layout);
   const frame = format === "gif" ? gifFirstFrameSize(bytes) : null;
   if (frame) checkSize(frame.width, frame.height, maxPixels);
+  if (frame) checkBytes(frame.width, frame.height, layout, maxBytes);
 
   const orientation = format === "jpeg" ? await readOrientation(bytes) : 1;
   let image: DecodedImage | null = null;

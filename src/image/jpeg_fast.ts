@@ -22,8 +22,53 @@ import { WASM_BASE64 } from "./_jpeg_decode_wasm.ts";
 /** The DCT scale denominators: the image is decoded at 1/denominator of its size. */
 export type JpegScale = 1 | 2 | 4 | 8;
 
-/** Why the fast decoder gave up; `unsupported` and `out_of_memory` mean "use the full decoder". */
-export type JpegFastFailure = "truncated" | "corrupt" | "unsupported" | "out_of_memory";
+/**
+ * Why the fast decoder gave up; `unsupported` and `out_of_memory` mean "use the full decoder".
+ * `too_many_scans` and `over_budget` are the work limits of `wasm/decode/src/budget.rs`
+ * ({@linkcode JPEG_MAX_SCANS}, {@linkcode JPEG_VISITS_PER_BLOCK}): the file is refused, and
+ * must not go to a full decoder, which has no such limits.
+ */
+export type JpegFastFailure =
+  | "truncated"
+  | "corrupt"
+  | "unsupported"
+  | "out_of_memory"
+  | "too_many_scans"
+  | "over_budget";
+
+/** The decoder's scan limit (`MAX_SCANS` in `wasm/decode/src/budget.rs`). */
+export const JPEG_MAX_SCANS = 100;
+
+/** The decoder's block-visit budget per 8x8 block (`VISITS_PER_BLOCK` in `budget.rs`). */
+export const JPEG_VISITS_PER_BLOCK = 16;
+
+/** The work of the last fast decode in this process, as the decoder counted it. */
+export interface JpegWork {
+  /** Scans started (the refused one included). */
+  scans: number;
+  /** 8x8 block visits charged: every block of every scan started. */
+  blockVisits: number;
+  /** The block-visit budget: {@linkcode JPEG_VISITS_PER_BLOCK} times the frame's blocks. */
+  blockBudget: number;
+}
+
+let lastWork: JpegWork = { scans: 0, blockVisits: 0, blockBudget: 0 };
+
+/**
+ * The scans and block visits of the last {@linkcode decodeJpegFast} call (decoded or
+ * refused), so tests can check the budgets bound the work without timing it.
+ *
+ * @example
+ * ```ts
+ * import { decodeJpegFast, lastJpegWork } from "./jpeg_fast.ts";
+ *
+ * await decodeJpegFast(await Deno.readFile("tests/fixtures/chelsea.jpg"));
+ * lastJpegWork().scans; // 1 for a baseline JPEG
+ * ```
+ */
+export function lastJpegWork(): JpegWork {
+  return { ...lastWork };
+}
 
 /** A JPEG the fast decoder did not decode, with the reason. */
 export class JpegFastError extends Error {
@@ -44,6 +89,8 @@ const REASONS: Record<number, JpegFastFailure> = {
   2: "corrupt",
   3: "unsupported",
   4: "out_of_memory",
+  5: "too_many_scans",
+  6: "over_budget",
 };
 
 /** The module's bytes: a static import (generated from the .wasm), so every bundler carries it. */
@@ -166,6 +213,7 @@ interface JpegExports {
   alloc(bytes: number): number;
   input(bytes: number): number;
   jpeg_decode(ptr: number, len: number, denom: number): number;
+  jpeg_work(which: number): number;
   region(bytes: number): number;
   resample(len: number, source: number): number;
 }
@@ -238,7 +286,7 @@ export function largestJpegScale(
  * read it: it resamples them in place).
  *
  * @throws {JpegFastError} With `reason` `truncated` or `corrupt` for a broken stream,
- * `unsupported` for JPEGs it leaves to a full decoder (arithmetic coding, lossless,
+ * `too_many_scans` or `over_budget` for one over the work limits, `unsupported` for JPEGs it leaves to a full decoder (arithmetic coding, lossless,
  * hierarchical, 12-bit, two components, 3:1 sampling), `out_of_memory`; a
  * `WebAssembly.RuntimeError` if the decoder traps.
  *
@@ -267,6 +315,11 @@ export async function decodeJpegFast(
     new Uint8Array(wasm.memory.buffer, ptr, bytes.length).set(bytes);
     const result = wasm.jpeg_decode(ptr, bytes.length, scale);
     slot.decodes++;
+    lastWork = {
+      scans: wasm.jpeg_work(0),
+      blockVisits: wasm.jpeg_work(1),
+      blockBudget: wasm.jpeg_work(2),
+    };
     if (result <= 0) throw new JpegFastError(REASONS[-result] ?? "corrupt");
     const view = new DataView(wasm.memory.buffer, result, 8);
     const width = view.getUint32(0, true);

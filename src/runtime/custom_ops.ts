@@ -177,7 +177,7 @@ export function kernelRegistry(
     const threads = options.threads ?? 1;
     const helpers = threads > 1 ? new KernelHelpers(threads) : undefined;
     // One instance for the model's int8 layers: the per-call blocks are reused layer to
-    // layer instead of each kernel keeping its own (kernels/_q_wasm.ts).
+    // layer instead of each kernel keeping its own (kernels/q_wasm.ts).
     let instance: Promise<QExports> | undefined;
     const shared = () => {
       instance ??= instantiateQ("Cannot load the int8 kernels").catch((e) => {

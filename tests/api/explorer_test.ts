@@ -1,3 +1,5 @@
+// First: it counts the Workers the explorer engine starts, which keeps globalThis.Worker on load.
+import { workers } from "./_worker_spy.ts";
 import assert from "node:assert/strict";
 import { Hono } from "hono";
 import * as ort from "onnxruntime-web";
@@ -479,15 +481,29 @@ Deno.test({
   name: "an idle explorer worker ends, and the next request starts a new one",
   ...t,
   async fn() {
-    const bytes = buildTinyModel(16, 16);
-    const dir = await Deno.makeTempDir();
-    await Deno.writeFile(`${dir}/tiny.onnx`, bytes);
-    const engine = new ExplorerEngine(new URL(`file://${dir}/tiny.onnx`), [3, 16, 16], {
-      idleMs: 50,
-    });
-    await engine.summary;
-    await new Promise((r) => setTimeout(r, 200));
-    assert.equal(engine.closed, true);
+    const paths = await writeTinyModel(64, 48);
+    const state: ServerState = { classifier: await loadClassifier(paths) };
+    const files: ModelFiles = {
+      model: new URL(`file://${paths.model}`),
+      manifest: new URL(`file://${paths.manifest}`),
+      labels: new URL(`file://${paths.dir}/labels.txt`),
+    };
+    const app = explorerRoutes(state, { locate: () => Promise.resolve(files), idleMs: 1 });
+    const explorer = (list: string[]) => list.filter((u) => u.endsWith("/_explorer_worker.ts"));
+    const started = explorer(workers.started).length;
+    const ended = explorer(workers.terminated).length;
+    assert.equal((await app.request("/layers")).status, 200);
+    assert.equal(explorer(workers.started).length, started + 1);
+    // Nothing else closes it: the worker ends because it is idle (no clock is asserted on).
+    for (let i = 0; explorer(workers.terminated).length === ended; i++) {
+      assert.ok(i < 6000, "the idle explorer worker never ended");
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const res = await app.request("/features?layer=conv1", post(await fixture("coffee.png")));
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get("x-layer-shape"), "4,23,31");
+    await res.body?.cancel();
+    assert.equal(explorer(workers.started).length, started + 2, "a new worker answered");
   },
 });
 

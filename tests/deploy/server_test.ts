@@ -2,9 +2,12 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { parseConfig } from "../../src/config.ts";
 import { createLogger } from "../../src/api/mod.ts";
-import { type Platform, PROFILES } from "../../src/platform/mod.ts";
+import { estimateModelMemory, type Platform, PROFILES } from "../../src/platform/mod.ts";
 import { createServer } from "../../src/server.ts";
 import { fixture, TINY_LABELS, writeTinyModel } from "../_helpers.ts";
+import { logEntries } from "../hardening/_server.ts";
+
+const MB = 1024 * 1024;
 
 const t = { sanitizeOps: false, sanitizeResources: false };
 const quiet = createLogger({ level: "error", write: () => {} });
@@ -216,7 +219,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "on an edge profile images over 16 MP are refused before decoding, whatever --max-pixels allows",
+    "on an edge profile images over its 2.1 MP limit are refused before decoding, whatever --max-pixels allows",
   ...t,
   async fn() {
     const tiny = await writeTinyModel();
@@ -250,6 +253,69 @@ Deno.test({
     );
     assert.equal(res.status, 422);
     assert.match((await res.json()).error.message, /over the 2.1 megapixel limit/);
+    await server.state.classifier?.release();
+  },
+});
+
+/** A server on the tiny model on `platform`, its log lines collected. */
+async function loggedServer(on: Platform, tiny?: { model: string }) {
+  tiny ??= await writeTinyModel();
+  const lines: string[] = [];
+  const logger = createLogger({ level: "info", write: (line) => lines.push(line) });
+  const config = parseConfig(["--model", tiny.model, "--offline", "--backend", "wasm"]);
+  const server = createServer(config, { logger, platform: on });
+  await server.ready;
+  assert.equal(server.state.loadError, undefined);
+  return { server, lines };
+}
+
+const RSS_WARNING = /^With tiny-user-model loaded the process holds \d+ MB \(RSS\), over netlify's/;
+
+Deno.test({
+  name: "on an edge profile an RSS over the cap, measured once the model is loaded, is a warning",
+  ...t,
+  async fn() {
+    // A cap the estimate for the tiny model passes, and 256 MB held here: the RSS is over it.
+    const tiny = await writeTinyModel();
+    const cap = estimateModelMemory((await Deno.stat(tiny.model)).size) + MB;
+    const ballast = new Uint8Array(256 * MB).fill(1);
+    const { server, lines } = await loggedServer(platform(cap), tiny);
+    const warnings = logEntries(lines).filter((e) => e.level === "warn");
+    assert.ok(warnings.some((e) => RSS_WARNING.test(String(e.msg))), lines.join("\n"));
+    assert.equal(ballast[ballast.length - 1], 1);
+    await server.state.classifier?.release();
+    // Under a cap far above the RSS, nothing is said.
+    const roomy = await loggedServer(platform(1024 * 1024 * MB), tiny);
+    assert.ok(!roomy.lines.some((l) => l.includes("(RSS), over")), roomy.lines.join("\n"));
+    await roomy.server.state.classifier?.release();
+  },
+});
+
+Deno.test({
+  name: "on an edge profile with an event-loop limit a blocked event loop is logged as a warning",
+  ...t,
+  async fn() {
+    // No profile in PROFILES documents a limit today: one that does, as Deploy Classic's 1 s did.
+    const limit = 1000;
+    const on = platform();
+    const { server, lines } = await loggedServer({
+      ...on,
+      profile: { ...on.profile, maxBlockMs: limit },
+    });
+    // Block this thread past the profile's limit, as a long synchronous decode would.
+    const end = performance.now() + limit + 500;
+    while (performance.now() < end) { /* blocking */ }
+    const blocked = () =>
+      logEntries(lines).find((e) =>
+        e.level === "warn" && /^The event loop was blocked for \d+ ms$/.test(String(e.msg))
+      );
+    // The watchdog's timer fires once the loop is free again (bounded wait, no clock asserted).
+    for (let i = 0; !blocked(); i++) {
+      assert.ok(i < 1000, `no warning:\n${lines.join("\n")}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(blocked()!.limit_ms, limit);
+    assert.ok(Number(blocked()!.blocked_ms) > limit);
     await server.state.classifier?.release();
   },
 });

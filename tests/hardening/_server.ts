@@ -1,6 +1,6 @@
 /**
  * The real server (main.ts) in its own process on a loopback port, for the
- * fuzzer, the soak test and the shutdown test: its resident memory is read
+ * fuzzer, the soak test and the shutdown and main.ts tests: its resident memory is read
  * from /proc (current and peak), its output kept, its exit code returned.
  *
  * @module
@@ -31,6 +31,43 @@ export interface StartOptions {
   args?: string[];
   /** How long to wait for /readyz (default 120 s: the synthetic AlexNet takes seconds). */
   readyTimeoutMs?: number;
+  /** What to wait for: /readyz 200 (default), or /healthz 200 (listening, model or not). */
+  waitFor?: "readyz" | "healthz";
+  /** Environment variables besides NO_COLOR=1. */
+  env?: Record<string, string>;
+  /** Flags for `deno run` itself, before main.ts (e.g. `--preload`). */
+  denoArgs?: string[];
+}
+
+/** The log's JSON lines that parse, for reading fields (`msg`, `in_flight`). */
+export function logEntries(lines: string[]): Record<string, unknown>[] {
+  return lines.flatMap((l) => {
+    try {
+      const entry = JSON.parse(l);
+      return entry && typeof entry === "object" ? [entry] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/**
+ * Waits until `found` holds for the lines a server has written, or it exits or
+ * `limitMs` passes (a bound for a hung test, not a timing check); the lines.
+ */
+export async function waitForLog(
+  server: ServerProcess,
+  found: (lines: string[]) => boolean,
+  limitMs = 60_000,
+): Promise<string[]> {
+  const deadline = Date.now() + limitMs;
+  while (!found(server.lines())) {
+    if (!server.alive() || Date.now() > deadline) {
+      throw new Error(`The log never showed what was awaited:\n${server.lines().join("\n")}`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return server.lines();
 }
 
 /**
@@ -49,6 +86,7 @@ export async function startServer(options: StartOptions = {}): Promise<ServerPro
     args: [
       "run",
       "--allow-all",
+      ...(options.denoArgs ?? []),
       "--config",
       new URL("deno.json", ROOT).pathname,
       new URL("main.ts", ROOT).pathname,
@@ -60,7 +98,7 @@ export async function startServer(options: StartOptions = {}): Promise<ServerPro
       ...(options.args ?? []),
     ],
     cwd: ROOT.pathname,
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...options.env },
     stdout: "piped",
     stderr: "piped",
   }).spawn();
@@ -80,7 +118,7 @@ export async function startServer(options: StartOptions = {}): Promise<ServerPro
       child.kill("SIGKILL");
       throw new Error(`The server was not ready in time:\n${lines.join("\n")}`);
     }
-    const ready = await fetch(`${url}/readyz`).then(async (r) => {
+    const ready = await fetch(`${url}/${options.waitFor ?? "readyz"}`).then(async (r) => {
       await r.body?.cancel();
       return r.status === 200;
     }, () => false);

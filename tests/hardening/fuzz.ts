@@ -11,6 +11,7 @@
  * ```sh
  * deno task fuzz                                  # 20,000 cases, seed 1, and the HTTP corpus
  * deno task fuzz --cases 5000 --seed 7 --concurrency 8 --max-pixels 40mp --no-http
+ * deno task fuzz --images                         # the hostile image corpus at full size
  * ```
  *
  * @module
@@ -21,6 +22,7 @@ import { fixture, writeTinyModel } from "../_helpers.ts";
 import { type HttpCaseResult, runHttpCorpus } from "./_http_corpus.ts";
 import { generateCases, loadCorpus, runFuzz } from "./_fuzz.ts";
 import { startServer } from "./_server.ts";
+import { runImageCorpus } from "./corpus_images_run.ts";
 
 const MiB = 1024 * 1024;
 
@@ -143,8 +145,16 @@ if (import.meta.main) {
       "max-body": { type: "string", default: "10485760" },
       "rss-limit": { type: "string", default: "1024" },
       "no-http": { type: "boolean", default: false },
+      images: { type: "boolean", default: false },
     },
   });
+  if (values.images) {
+    // corpus_images_run.ts: every case a 4xx or 200 within 1 s, RSS growth under 150 MiB.
+    const report = await runImageCorpus();
+    console.log(JSON.stringify(report, null, 2));
+    console.error(report.failures.length ? `FAIL: ${report.failures.join("; ")}` : "OK");
+    Deno.exit(report.failures.length ? 1 : 0);
+  }
   const rssLimit = Number(values["rss-limit"]);
   const report = await fuzzServer({
     cases: Number(values.cases),

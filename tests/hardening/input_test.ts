@@ -51,7 +51,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "/predict refuses decompression bombs of every format with 422 in milliseconds",
+  name: "/predict refuses decompression bombs of every format with 422 from their headers",
   ...t,
   async fn() {
     const app = createApp(await tinyState());
@@ -72,13 +72,12 @@ Deno.test({
     new DataView(bmp.buffer).setInt32(18, 50_000, true);
     new DataView(bmp.buffer).setInt32(22, 50_000, true);
     for (const [name, bytes] of Object.entries({ png, jpeg, gif, webp, bmp })) {
-      const start = performance.now();
+      // The size message comes from the header check (tests/image/formats_test.ts shows no
+      // decoder ran); no clock is asserted on.
       const { status, code, message } = await error(await app.request("/predict", raw(bytes)));
-      const ms = performance.now() - start;
       assert.equal(status, 422, name);
       assert.equal(code, "decode_failed", name);
       assert.match(message, /megapixels\), over the 40 megapixel limit$/, name);
-      assert.ok(ms < 200, `${name}: ${ms.toFixed(1)} ms`);
     }
   },
 });

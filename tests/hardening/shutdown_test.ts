@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { writeTinyModel } from "../_helpers.ts";
-import { startServer } from "./_server.ts";
+import { randomBytes, serveFile } from "../model/_fetch_servers.ts";
+import { logEntries, startServer, waitForLog } from "./_server.ts";
 
 const t = { sanitizeOps: false, sanitizeResources: false };
 
@@ -39,10 +40,16 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
           `Content-Length: ${image.length}\r\nConnection: close\r\n\r\n`;
         await conn.write(new TextEncoder().encode(head));
         await conn.write(image.subarray(0, 1000)); // the handler now waits for the rest
-        await new Promise((r) => setTimeout(r, 300));
+        // A request on a second connection, answered: the first one's is in the server too.
+        const health = await fetch(`${server.url}/healthz`);
+        assert.equal(health.status, 200);
+        await health.body?.cancel();
 
         Deno.kill(server.pid, signal);
-        await new Promise((r) => setTimeout(r, 300));
+        const received = logEntries(
+          await waitForLog(server, (l) => l.some((x) => x.includes(`"Received ${signal}`))),
+        ).find((e) => String(e.msg).startsWith(`Received ${signal}`))!;
+        assert.equal(received.in_flight, 1, "the upload was in flight when the signal came");
         const late = await fetch(`${server.url}/predict`, { method: "POST", body: image });
         assert.equal(late.status, 503, "new work is turned away while draining");
         assert.match(late.headers.get("connection") ?? "", /close/);
@@ -59,7 +66,6 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
         );
         assert.match(response, /"predictions"/);
         assert.equal(await server.stop(signal), 0, server.lines().join("\n"));
-        assert.ok(server.lines().some((l) => l.includes(`Received ${signal}`)));
         const after = await fetch(`${server.url}/healthz`).then(() => "answered", () => "refused");
         assert.equal(after, "refused", "the listener is closed");
       } finally {
@@ -69,3 +75,49 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
     },
   });
 }
+
+Deno.test({
+  name: "a drain that cannot finish in time gives up, logs it and exits 1",
+  ...t,
+  async fn() {
+    // A mirror that sends half the model and stalls: on an edge profile the model keeps
+    // loading and a /predict waits for it, outside any request deadline, so it is still in
+    // flight when the drain's time (--request-timeout 1 s + 5 s) is up.
+    const stalled = serveFile(randomBytes(200_000, 3), { stallAt: 100_000 });
+    const server = await startServer({
+      args: ["--model-url", stalled.url, "--request-timeout", "1s"],
+      env: { EDGE_PROFILE: "deno-deploy", MODEL_SHA256: "0".repeat(64) },
+      waitFor: "healthz",
+    });
+    try {
+      const image = await Deno.readFile(new URL("../fixtures/chelsea.jpg", import.meta.url));
+      const waiting = fetch(`${server.url}/predict`, { method: "POST", body: image })
+        .then((r) => r.body?.cancel(), () => {});
+      const health = await fetch(`${server.url}/healthz`);
+      assert.equal(health.status, 200);
+      await health.body?.cancel();
+      // Bounded: before main.ts stopped awaiting Deno.serve's shutdown here, it never exited.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const code = await Promise.race([
+        server.stop("SIGTERM"),
+        new Promise<string>((r) => timer = setTimeout(() => r("still running after 60 s"), 60_000)),
+      ]);
+      clearTimeout(timer);
+      const entries = logEntries(server.lines());
+      const received = entries.find((e) => String(e.msg).startsWith("Received SIGTERM"));
+      assert.equal(received?.in_flight, 1, server.lines().join("\n"));
+      assert.ok(
+        entries.some((e) =>
+          e.level === "warn" &&
+          e.msg === "Cannot finish the requests in flight in time: exiting anyway"
+        ),
+        server.lines().join("\n"),
+      );
+      assert.equal(code, 1);
+      await waiting;
+    } finally {
+      if (server.alive()) await server.stop("SIGKILL");
+      await stalled.close();
+    }
+  },
+});

@@ -97,34 +97,54 @@ Deno.test("BoundedQueue never calls a task synchronously, and checks its capacit
   assert.equal(new BoundedQueue().capacity, Infinity);
 });
 
-Deno.test("SerialQueue is an unbounded BoundedQueue", async () => {
+Deno.test("SerialQueue runs tasks one at a time in arrival order, whatever order they could end in", async () => {
   const queue = new SerialQueue();
   assert.ok(queue instanceof BoundedQueue);
+  const gates = Array.from({ length: 4 }, deferred);
+  const log: string[] = [];
+  let running = 0;
+  const runs = gates.map((gate, i) =>
+    queue.run(async () => {
+      running++;
+      log.push(`start ${i}`);
+      assert.equal(running, 1, `task ${i} started while another ran`);
+      await gate.promise;
+      log.push(`end ${i}`);
+      running--;
+      return i;
+    })
+  );
+  // Last gate first: tasks run side by side would end 3, 2, 1, 0.
+  for (const gate of gates.toReversed()) gate.resolve();
+  assert.deepEqual(await Promise.all(runs), [0, 1, 2, 3]);
+  assert.deepEqual(log, [0, 1, 2, 3].flatMap((i) => [`start ${i}`, `end ${i}`]));
+  // Unbounded: a hundred waiting tasks are all taken.
   const all = await Promise.all(
     Array.from({ length: 100 }, (_, i) => queue.run(() => Promise.resolve(i))),
   );
-  assert.equal(all.length, 100);
+  assert.deepEqual(all, Array.from({ length: 100 }, (_, i) => i));
   assert.equal(queue.rejected, 0);
 });
 
-Deno.test("BoundedQueue with yieldToEventLoop lets timers run before each blocking task", async () => {
-  const block = (ms: number) => {
-    const end = performance.now() + ms;
-    while (performance.now() < end) { /* a blocking run, like onnxruntime-web's */ }
-  };
+Deno.test("BoundedQueue with yieldToEventLoop lets a timer due before a task start run first", async () => {
+  // Each task sets a 0 ms timer, as a request's I/O would be waiting while a run blocks. With
+  // yielding the next task starts a macrotask later, after that timer; without, a promise chain
+  // runs all tasks before any timer.
   for (const yieldToEventLoop of [false, true]) {
     const queue = new BoundedQueue({ yieldToEventLoop });
-    let ticks = 0;
-    const timer = setInterval(() => ticks++, 1);
-    const runs = Array.from(
-      { length: 10 },
-      () => queue.run(() => Promise.resolve().then(() => block(5))),
-    );
-    assert.equal(queue.pending, 10);
+    const fired: number[] = [];
+    const seenAtStart: number[][] = [];
+    const runs = Array.from({ length: 5 }, (_, i) =>
+      queue.run(() => {
+        seenAtStart.push([...fired]);
+        setTimeout(() => fired.push(i), 0);
+        return Promise.resolve();
+      }));
     await Promise.all(runs);
-    clearInterval(timer);
-    if (yieldToEventLoop) assert.ok(ticks >= 9, `${ticks} timer ticks between 10 tasks`);
-    else assert.equal(ticks, 0, "without yielding, the chain starves the timers");
+    const want = yieldToEventLoop
+      ? [[], [0], [0, 1], [0, 1, 2], [0, 1, 2, 3]]
+      : [[], [], [], [], []];
+    assert.deepEqual(seenAtStart, want, `yieldToEventLoop: ${yieldToEventLoop}`);
     assert.equal(queue.pending, 0);
   }
 });

@@ -4,21 +4,20 @@ import { decodeImage, DEFAULT_MAX_PIXELS } from "../../src/image/mod.ts";
 import { gifFirstFrameSize } from "../../src/image/_gif_header.ts";
 import { diffStats, fixture } from "./_util.ts";
 
-// Bombs must be refused from the header: well under the time any decode of them would take.
-const REFUSE_MS = 200;
-
-async function refusedFast(bytes: Uint8Array, message: RegExp): Promise<number> {
-  const start = performance.now();
+/**
+ * Checks that decodeImage refuses `bytes` with `message` from the header checks alone. No clock:
+ * those checks throw without a `cause`, where a decoder that ran and failed would leave its own
+ * error as the cause; and the files below hold too little data for any decoder to succeed.
+ */
+async function refusedFromHeader(bytes: Uint8Array, message: RegExp): Promise<void> {
   await assert.rejects(() => decodeImage(bytes), (e: unknown) => {
     assert.ok(e instanceof ClassifierError, String(e));
     assert.equal(e.code, "decode_failed");
     assert.equal(e.status, 422);
     assert.match(e.message, message);
+    assert.equal(e.cause, undefined, "a decoder ran");
     return true;
   });
-  const ms = performance.now() - start;
-  assert.ok(ms < REFUSE_MS, `refused in ${ms.toFixed(1)} ms`);
-  return ms;
 }
 
 Deno.test("the default pixel limit is 40 megapixels", () => {
@@ -45,11 +44,11 @@ Deno.test("decodeImage reads palette, 16-bit, gray and gray+alpha PNGs like Imag
   assert.ok(grayAlpha.data.some((v, i) => i % 4 === 3 && v < 128), "alpha kept");
 });
 
-Deno.test("decodeImage refuses a PNG declaring 60000x60000 in milliseconds", async () => {
+Deno.test("decodeImage refuses a PNG declaring 60000x60000 from its header", async () => {
   const png = (await fixture("coffee.png")).slice();
   new DataView(png.buffer).setUint32(16, 60_000);
   new DataView(png.buffer).setUint32(20, 60_000);
-  await refusedFast(
+  await refusedFromHeader(
     png,
     /^Cannot decode image: it is 60000x60000 \(3600 megapixels\), over the 40 /,
   );
@@ -67,7 +66,7 @@ Deno.test("decodeImage refuses a JPEG whose frame header declares 65000x65000", 
   assert.ok(sof > 0, "fixture has a SOF marker");
   new DataView(jpeg.buffer).setUint16(sof + 5, 65_000);
   new DataView(jpeg.buffer).setUint16(sof + 7, 65_000);
-  await refusedFast(jpeg, /it is 65000x65000 \(4225 megapixels\)/);
+  await refusedFromHeader(jpeg, /it is 65000x65000 \(4225 megapixels\)/);
 });
 
 Deno.test("decodeImage refuses a JPEG too short for its declared size before decoding", async () => {
@@ -77,7 +76,7 @@ Deno.test("decodeImage refuses a JPEG too short for its declared size before dec
   const sof = jpeg.findIndex((b, i) => b === 0xff && jpeg[i + 1] === 0xc0);
   new DataView(jpeg.buffer).setUint16(sof + 5, 6000);
   new DataView(jpeg.buffer).setUint16(sof + 7, 6000);
-  await refusedFast(
+  await refusedFromHeader(
     jpeg,
     /^Cannot decode image: the JPEG data is truncated \(32672 bytes cannot hold 6000x6000 pixels\)$/,
   );
@@ -89,7 +88,10 @@ Deno.test("decodeImage refuses a JPEG whose size it cannot read before decoding"
   const broken = jpeg.slice();
   assert.deepEqual([...broken.subarray(0, 4)], [0xff, 0xd8, 0xff, 0xe0]);
   broken.set([0x00, 0x03], 4);
-  await refusedFast(broken, /^Cannot decode image: the JPEG header is truncated or malformed$/);
+  await refusedFromHeader(
+    broken,
+    /^Cannot decode image: the JPEG header is truncated or malformed$/,
+  );
 });
 
 Deno.test("decodeImage refuses GIFs whose screen or first frame is over the limit", async () => {
@@ -98,14 +100,14 @@ Deno.test("decodeImage refuses GIFs whose screen or first frame is over the limi
   const screen = gif.slice();
   new DataView(screen.buffer).setUint16(6, 65_000, true);
   new DataView(screen.buffer).setUint16(8, 65_000, true);
-  await refusedFast(screen, /it is 65000x65000/);
+  await refusedFromHeader(screen, /it is 65000x65000/);
   // A 20x16 screen whose first frame claims 65000x65000: the decoder would allocate the frame.
   const frameAt = gif.indexOf(0x2c, 13);
   const frame = gif.slice();
   new DataView(frame.buffer).setUint16(frameAt + 5, 65_000, true);
   new DataView(frame.buffer).setUint16(frameAt + 7, 65_000, true);
   assert.deepEqual(gifFirstFrameSize(frame), { width: 65_000, height: 65_000 });
-  await refusedFast(frame, /it is 65000x65000/);
+  await refusedFromHeader(frame, /it is 65000x65000/);
 });
 
 Deno.test("decodeImage handles CMYK and grayscale JPEGs and a palette GIF", async () => {

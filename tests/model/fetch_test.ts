@@ -398,6 +398,8 @@ Deno.test({
         },
       );
       assert.equal(await exists(dest), false);
+      // The partial file (here the link to /dev/full) is left in place for the resume.
+      assert.equal(await Deno.readLink(partialOf(dest)), "/dev/full");
     });
   },
 });

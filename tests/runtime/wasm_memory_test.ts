@@ -3,9 +3,17 @@ import * as ort from "onnxruntime-web";
 import { ensureSyntheticModel, loadModel } from "../../src/model/store.ts";
 import { createWasmBackend } from "../../src/runtime/mod.ts";
 import { randomFloats } from "./kernels/_q_helpers.ts";
+import { buildQOperatorAlexNet } from "../model/_qoperator_models.ts";
 
 const t = { sanitizeOps: false, sanitizeResources: false };
 const io = { inputName: "data_0", outputName: "softmaxout_1" };
+/** A small QOperator AlexNet (the zoo's structure, narrower), quick to build and run. */
+const SMALL = { inputSize: 67, convDivisor: 8, fcWidth: 64, classes: 10, calibration: 2 };
+
+async function sha256(bytes: Uint8Array): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
 
 Deno.test({
   name:
@@ -29,13 +37,25 @@ Deno.test({
 });
 
 Deno.test({
-  name: "without releaseModel the caller's model bytes stay intact",
+  name: "without releaseModel the caller's QOperator model bytes stay intact through the rewrite",
   ...t,
   async fn() {
-    const model = await loadModel(await ensureSyntheticModel(1));
-    const length = model.bytes.length;
-    const backend = await createWasmBackend(model.bytes, io);
-    assert.equal(model.bytes.length, length);
+    // QOperator: the one encoding our int8 kernels rewrite, in place when releaseModel is set.
+    const m = await buildQOperatorAlexNet(SMALL);
+    const before = await sha256(m.bytes);
+    const lines: string[] = [];
+    const backend = await createWasmBackend(m.bytes, {
+      ...io,
+      int8: "custom",
+      log: (l) => lines.push(l),
+    });
+    assert.ok(
+      lines.some((l) => /^QOperator int8 model rewritten to QDQ/.test(l)),
+      lines.join("\n"),
+    );
+    const out = await backend.run(m.input(3), m.dims);
+    assert.equal(out.data.length, SMALL.classes);
+    assert.equal(await sha256(m.bytes), before);
     await backend.release();
   },
 });

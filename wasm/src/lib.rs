@@ -488,7 +488,7 @@ fn geometry(ptr: usize) -> Result<qconv::Geometry, i32> {
 /// SAFETY: the scratch block is this call's alone.
 unsafe fn conv_scratch<'a>(scratch: &Scratch, g: &qconv::Geometry) -> qconv::Scratch<'a> {
     let image = g.padded_image_len().unwrap_or(0);
-    let cols = g.pixels() * qgemm::padded_k(g.k());
+    let cols = g.cols_len().unwrap_or(0);
     let at = scratch.0.ptr;
     qconv::Scratch {
         image: Buf { ptr: at, bytes: image * 2 }.slice_mut(),

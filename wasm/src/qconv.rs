@@ -142,15 +142,25 @@ impl Geometry {
         self.c.checked_mul(hp)?.checked_mul(wp)
     }
 
-    /// i16 values of scratch: one bordered image and the columns of one group.
+    /// Pixels whose columns are built at a time: one tile of the GEMM (`gemm_group`).
+    pub fn col_rows(&self) -> Option<usize> {
+        let kp = qgemm::padded_k(self.k());
+        Some(self.oh.checked_mul(self.ow)?.min(qgemm::tile_samples(kp)))
+    }
+
+    /// i16 values of the columns of one tile: `col_rows` * KP.
+    pub fn cols_len(&self) -> Option<usize> {
+        self.col_rows()?.checked_mul(qgemm::padded_k(self.k()))
+    }
+
+    /// i16 values of scratch: one bordered image and the columns of one tile.
     pub fn scratch_len(&self) -> Option<usize> {
-        let cols = self.oh.checked_mul(self.ow)?.checked_mul(qgemm::padded_k(self.k()))?;
-        self.padded_image_len()?.checked_add(cols)
+        self.padded_image_len()?.checked_add(self.cols_len()?)
     }
 }
 
 /// Scratch of one call: the centred image with a zero border, [C, H + pads, W + pads],
-/// and one group's columns [P, KP].
+/// and the columns of one tile of pixels, [`Geometry::col_rows`, KP].
 pub struct Scratch<'a> {
     pub image: &'a mut [i16],
     pub cols: &'a mut [i16],
@@ -171,9 +181,8 @@ pub fn conv_f32(
     for (x, y) in x.chunks_exact(image_len).zip(y.chunks_exact_mut(out_len)) {
         fill_bordered(g, x, s.image, |x, out| quantize_centered(x, out, quantizer));
         for group in 0..g.group {
-            im2col(g, s.image, group, s.cols);
             let mut sink = NchwF32 { y, pixels: g.pixels(), rows: g.m / g.group, group, epilogue };
-            gemm_group(g, packed, group, s.cols, &mut sink);
+            gemm_group(g, packed, s.image, group, s.cols, &mut sink);
         }
     }
 }
@@ -205,11 +214,10 @@ pub fn conv16_f32(
             let quantizer = Quantizer::symmetric(scale, q_max);
             let image = &mut s.image[group * group_padded..(group + 1) * group_padded];
             fill_bordered(g, xg, image, |x, out| quantize_centered(x, out, &quantizer));
-            im2col(g, s.image, group, s.cols);
             let e = Epilogue { x_scale: scale, ..*epilogue };
             let mut sink =
                 NchwF32 { y, pixels: g.pixels(), rows: g.m / g.group, group, epilogue: &e };
-            gemm_group(g, packed, group, s.cols, &mut sink);
+            gemm_group(g, packed, s.image, group, s.cols, &mut sink);
         }
     }
 }
@@ -228,17 +236,50 @@ pub fn conv_acc(
     for (xq, acc) in xq.chunks_exact(image_len).zip(acc.chunks_exact_mut(out_len)) {
         fill_bordered(g, xq, s.image, |xq, out| center_u8(xq, out, zero_point));
         for group in 0..g.group {
-            im2col(g, s.image, group, s.cols);
             let mut sink = NchwI32 { acc, pixels: g.pixels(), rows: g.m / g.group, group };
-            gemm_group(g, packed, group, s.cols, &mut sink);
+            gemm_group(g, packed, s.image, group, s.cols, &mut sink);
         }
     }
 }
 
-fn gemm_group(g: &Geometry, packed: &[u8], group: usize, cols: &[i16], sink: &mut impl Sink) {
+/// The GEMM of one group, one tile of output pixels at a time: the tile's columns are
+/// built (`im2col`) right before the GEMM reads them, so they are still in cache and
+/// the scratch holds one tile (conv1's columns for the whole image were 2.2 MB; ~2%
+/// of the convolutions' time, wasm/README.md). cols: at least
+/// [`qgemm::tile_samples`, KP] i16.
+fn gemm_group(
+    g: &Geometry,
+    packed: &[u8],
+    image: &[i16],
+    group: usize,
+    cols: &mut [i16],
+    sink: &mut impl Sink,
+) {
     let len = qgemm::packed_len(g.m / g.group, g.k()).unwrap_or(0);
     let kp = qgemm::padded_k(g.k());
-    qgemm::gemm(&packed[group * len..(group + 1) * len], kp, &cols[..g.pixels() * kp], sink);
+    let tile = qgemm::tile_samples(kp);
+    let packed = &packed[group * len..(group + 1) * len];
+    let mut p0 = 0;
+    while p0 < g.pixels() {
+        let p1 = g.pixels().min(p0 + tile);
+        let cols = &mut cols[..(p1 - p0) * kp];
+        im2col(g, image, group, p0, cols);
+        qgemm::gemm(packed, kp, cols, &mut Shifted { sink: &mut *sink, p0 });
+        p0 = p1;
+    }
+}
+
+/// A sink for the pixels from `p0` on: sample n of the GEMM is pixel p0 + n.
+struct Shifted<'a, S: Sink> {
+    sink: &'a mut S,
+    p0: usize,
+}
+
+impl<S: Sink> Sink for Shifted<'_, S> {
+    #[inline(always)]
+    fn put(&mut self, n: usize, block: usize, acc: v128) {
+        self.sink.put(self.p0 + n, block, acc);
+    }
 }
 
 /// image = the centred x of one image inside a zero border of the pads, row by row.
@@ -258,43 +299,68 @@ fn fill_bordered<T>(
     }
 }
 
-/// cols[p, k] for one group: every window lies inside the bordered image, so each of
-/// its rows is a plain (strided when dilated) copy.
-/// image: [C, H + pads, W + pads] i16, cols: [P, KP] i16 (padding columns 0).
-fn im2col(g: &Geometry, image: &[i16], group: usize, cols: &mut [i16]) {
+/// cols[p - p0, k] for one group and the pixels p0.. that `cols` has rows for: every
+/// window lies inside the bordered image, so each of its rows is a plain (strided when
+/// dilated) copy. image: [C, H + pads, W + pads] i16, cols: [rows, KP] i16 (padding
+/// columns 0).
+fn im2col(g: &Geometry, image: &[i16], group: usize, p0: usize, cols: &mut [i16]) {
     let (hp, wp) = g.padded_hw();
     let plane = hp * wp;
     let cg = g.c / g.group;
     let channels = &image[group * cg * plane..(group + 1) * cg * plane];
     // Window rows of a constant width compile to fixed-size copies, without a loop;
     // these are AlexNet's (11, 5, 3).
-    match (g.kw, g.dil_w) {
-        (3, 1) => pixels::<3>(g, channels, cols),
-        (5, 1) => pixels::<5>(g, channels, cols),
-        (11, 1) => pixels::<11>(g, channels, cols),
-        _ => pixels::<0>(g, channels, cols),
+    match (g.kw, g.dil_w, g.dil_h) {
+        (3, 1, 1) => dense_rows::<3>(g, channels, p0, cols),
+        (5, 1, 1) => dense_rows::<5>(g, channels, p0, cols),
+        (11, 1, 1) => dense_rows::<11>(g, channels, p0, cols),
+        _ => pixels(g, channels, p0, cols),
     }
 }
 
-/// `im2col` for window rows of KW values (0: kW and dW as in `g`).
-fn pixels<const KW: usize>(g: &Geometry, channels: &[i16], cols: &mut [i16]) {
+/// `pixels` for undilated windows with rows of KW values (fixed-size copies), the
+/// source offset carried from row to row (+ W + pads) instead of recomputed with two
+/// multiplies per copy (~2% of the convolutions' time, wasm/README.md). Same columns
+/// as `pixels`.
+fn dense_rows<const KW: usize>(g: &Geometry, channels: &[i16], p0: usize, cols: &mut [i16]) {
+    let k = g.k();
+    let kp = qgemm::padded_k(k);
+    let (hp, wp) = g.padded_hw();
+    let plane = hp * wp;
+    let rows = g.pixels().saturating_sub(p0);
+    for (p, col) in (p0..).zip(cols.chunks_exact_mut(kp).take(rows)) {
+        let base = p / g.ow * g.stride_h * wp + p % g.ow * g.stride_w;
+        let (windows, padding) = col.split_at_mut(k);
+        let mut dst = windows.chunks_exact_mut(KW);
+        for channel in channels.chunks_exact(plane) {
+            let mut at = base;
+            for _ in 0..g.kh {
+                if let Some(d) = dst.next() {
+                    d.copy_from_slice(&channel[at..at + KW]);
+                }
+                at += wp;
+            }
+        }
+        padding.fill(0);
+    }
+}
+
+/// `im2col` for any window: one strided copy per window row.
+fn pixels(g: &Geometry, channels: &[i16], p0: usize, cols: &mut [i16]) {
     let k = g.k();
     let kp = qgemm::padded_k(k);
     let (hp, wp) = g.padded_hw();
     let span = (g.kw - 1) * g.dil_w + 1;
-    for (p, col) in cols.chunks_exact_mut(kp).take(g.pixels()).enumerate() {
+    let rows = g.pixels().saturating_sub(p0);
+    for (p, col) in (p0..).zip(cols.chunks_exact_mut(kp).take(rows)) {
         let (y0, x0) = (p / g.ow * g.stride_h, p % g.ow * g.stride_w);
         let mut out = col[..k].chunks_exact_mut(g.kw);
         for channel in channels.chunks_exact(hp * wp) {
             for i in 0..g.kh {
                 let at = (y0 + i * g.dil_h) * wp + x0;
                 let (window, dst) = (&channel[at..at + span], out.next().unwrap_or_default());
-                if KW > 0 {
-                    dst[..KW].copy_from_slice(&window[..KW]);
-                } else {
-                    for (d, v) in dst.iter_mut().zip(window.iter().step_by(g.dil_w)) {
-                        *d = *v;
-                    }
+                for (d, v) in dst.iter_mut().zip(window.iter().step_by(g.dil_w)) {
+                    *d = *v;
                 }
             }
         }

@@ -51,6 +51,12 @@ pub const WIDE_KC: usize = 1024;
 /// passes over it (each block, at most 4 * KP bytes, stays in L1 across the tile).
 const TILE_BYTES: usize = 96 * 1024;
 
+/// Samples per tile of `gemm` for a padded K: an even count (pairs go through
+/// `block_acc2`) whose xc fits in `TILE_BYTES`, at least 2.
+pub fn tile_samples(kp: usize) -> usize {
+    (TILE_BYTES / (2 * kp.max(1)) & !1).max(2)
+}
+
 /// K padded to a multiple of `KC`.
 pub fn padded_k(k: usize) -> usize {
     (k + KC - 1) / KC * KC
@@ -100,7 +106,7 @@ pub trait Sink {
 pub fn gemm(packed: &[u8], kp: usize, xc: &[i16], sink: &mut impl Sink) {
     let n = xc.len() / kp;
     let blocks = packed.len() / (ROWS * kp);
-    let tile = (TILE_BYTES / (2 * kp)).max(1);
+    let tile = tile_samples(kp);
     let mut t0 = 0;
     while t0 < n {
         let t1 = n.min(t0 + tile);

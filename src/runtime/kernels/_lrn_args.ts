@@ -2,9 +2,30 @@
  * Argument checks shared by the LRN implementations, so both reject the same
  * inputs with the same messages.
  *
+ * The argument types live here too, so the reference imports this file and not
+ * the other way round.
+ *
  * @module
  */
-import type { LrnDims, LrnParams } from "./lrn_reference.ts";
+
+/** Tensor dims [N, C, H, W] of an NCHW float32 tensor. */
+export type LrnDims = readonly [n: number, c: number, h: number, w: number];
+
+/**
+ * LRN attributes as in ONNX (opsets 1 and 13). ONNX stores alpha, beta and bias
+ * as float32, so both implementations round them to float32 first.
+ */
+export interface LrnParams {
+  /** Channels in the window (>= 1); the window of channel c is
+   * [c - floor((size - 1) / 2), c + ceil((size - 1) / 2)], clipped to [0, C). */
+  size: number;
+  /** Scale of the window's sum of squares (ONNX default 0.0001). */
+  alpha?: number;
+  /** Exponent of the denominator (ONNX default 0.75, AlexNet's value). */
+  beta?: number;
+  /** Added to the scaled sum (ONNX default 1). */
+  bias?: number;
+}
 
 /** Checked arguments: dims split out, attributes with ONNX defaults, rounded to float32. */
 export interface LrnArgs {

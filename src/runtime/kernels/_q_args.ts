@@ -2,9 +2,31 @@
  * Argument checks shared by the int8 kernels and their references, so both reject
  * the same inputs with the same messages.
  *
+ * The argument types live here too, so the reference imports this file and not
+ * the other way round.
+ *
  * @module
  */
-import type { QLinearWeights } from "./qlinear_reference.ts";
+
+/** A quantized Gemm layer with transB: y = x W^T, W: [M, K] int8 symmetric per output row. */
+export interface QLinearWeights {
+  /** W: [M, K] int8, row-major; the quantizer keeps it in [-127, 127]. */
+  weights: Int8Array;
+  /** Output features M (rows of W). */
+  m: number;
+  /** Input features K (columns of W), at most 65536. */
+  k: number;
+  /** s_w: [M] float32, one scale per output row. */
+  weightScales: Float32Array;
+  /** [M] float32, added after scaling (optional). */
+  bias?: Float32Array;
+  /**
+   * How the input is rounded: `uint8` (default) with the layer's calibrated scale and
+   * zero point (a QDQ layer), or `int16`, per sample on its own scale (a weight-only
+   * layer, whose model input is float; see the module comment).
+   */
+  activations?: "uint8" | "int16";
+}
 
 /** Largest K (C/G * kH * kW for a conv) whose int32 sums are exact (wasm/src/qgemm.rs). */
 export const MAX_K = 65536;

@@ -4,26 +4,9 @@
  *
  * @module
  */
-import { checkLrnArgs } from "./_lrn_args.ts";
+import { checkLrnArgs, type LrnDims, type LrnParams } from "./_lrn_args.ts";
 
-/** Tensor dims [N, C, H, W] of an NCHW float32 tensor. */
-export type LrnDims = readonly [n: number, c: number, h: number, w: number];
-
-/**
- * LRN attributes as in ONNX (opsets 1 and 13). ONNX stores alpha, beta and bias
- * as float32, so both implementations round them to float32 first.
- */
-export interface LrnParams {
-  /** Channels in the window (>= 1); the window of channel c is
-   * [c - floor((size - 1) / 2), c + ceil((size - 1) / 2)], clipped to [0, C). */
-  size: number;
-  /** Scale of the window's sum of squares (ONNX default 0.0001). */
-  alpha?: number;
-  /** Exponent of the denominator (ONNX default 0.75, AlexNet's value). */
-  beta?: number;
-  /** Added to the scaled sum (ONNX default 1). */
-  bias?: number;
-}
+export type { LrnDims, LrnParams };
 
 /**
  * y = x / (bias + alpha / size * sum of x^2 over the channel window)^beta for

@@ -23,27 +23,14 @@
  *
  * @module
  */
-import { checkLinearArgs, checkQLinearWeights, checkQuantizeArgs } from "./_q_args.ts";
+import {
+  checkLinearArgs,
+  checkQLinearWeights,
+  checkQuantizeArgs,
+  type QLinearWeights,
+} from "./_q_args.ts";
 
-/** A quantized Gemm layer with transB: y = x W^T, W: [M, K] int8 symmetric per output row. */
-export interface QLinearWeights {
-  /** W: [M, K] int8, row-major; the quantizer keeps it in [-127, 127]. */
-  weights: Int8Array;
-  /** Output features M (rows of W). */
-  m: number;
-  /** Input features K (columns of W), at most 65536. */
-  k: number;
-  /** s_w: [M] float32, one scale per output row. */
-  weightScales: Float32Array;
-  /** [M] float32, added after scaling (optional). */
-  bias?: Float32Array;
-  /**
-   * How the input is rounded: `uint8` (default) with the layer's calibrated scale and
-   * zero point (a QDQ layer), or `int16`, per sample on its own scale (a weight-only
-   * layer, whose model input is float; see the module comment).
-   */
-  activations?: "uint8" | "int16";
-}
+export type { QLinearWeights };
 
 /** Largest |x_q| of the int16 grid (symmetric: -32768 is not used). */
 export const Q16_MAX = 32767;

@@ -46,6 +46,8 @@ const CASES: [QConvWeights["shape"], Attrs, ConvDims][] = [
   [[7, 5, 5, 5], { pads: [4, 4, 4, 4], dilations: [2, 2] }, [1, 5, 3, 4]], // windows mostly padding
   [[16, 3, 11, 11], { strides: [4, 4] }, [1, 3, 67, 67]], // conv1-like
   [[12, 8, 5, 5], { group: 2, pads: [2, 2, 2, 2] }, [1, 16, 27, 27]], // conv2-like
+  // K 288: the columns are built 170 pixels at a time; 361 pixels = 2 tiles + an odd 21.
+  [[6, 32, 3, 3], { group: 2, pads: [1, 1, 1, 1] }, [2, 64, 19, 19]],
 ];
 
 for (const [shape, attrs, dims] of CASES) {

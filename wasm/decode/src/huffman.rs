@@ -1,14 +1,18 @@
 //! Huffman tables (T.81 C, F.2.2.3) and the entropy-coded bit reader.
 #![forbid(unsafe_code)]
 
-/// Why a decode stopped: the stream is cut short, breaks the format, or uses a part of
-/// JPEG this decoder leaves to the full decoder.
+/// Why a decode stopped: the stream is cut short, breaks the format, uses a part of
+/// JPEG this decoder leaves to the full decoder, or is over a work limit (`budget.rs`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Error {
     Truncated,
     Corrupt,
     Unsupported,
     OutOfMemory,
+    /// More than `budget::MAX_SCANS` scans.
+    TooManyScans,
+    /// Scans that would visit more blocks than `budget::VISITS_PER_BLOCK` times the frame's.
+    OverBudget,
 }
 
 pub type Result<T> = core::result::Result<T, Error>;

@@ -10,6 +10,7 @@
 //! at 1/8 decodes chroma blocks to 2x2), so most scales need no upsampling at all;
 //! otherwise each chroma sample is repeated (box upsampling).
 #![forbid(unsafe_code)]
+use crate::budget::{Progression, Work};
 use crate::huffman::{Bits, Error, Huffman, Result};
 use crate::idct::{idct_2x2_sparse, idct_dc, idct_reduced, Tables};
 use std::vec::Vec;
@@ -41,6 +42,8 @@ struct Component {
     plane: Vec<u8>,
     /// Progressive only: i16 [bh * bw, 64], natural order, not dequantized.
     coefs: Vec<i16>,
+    /// Progressive only: which coefficients earlier scans sent, at which precision.
+    progression: Progression,
     dc_pred: i32,
     dc_table: usize,
     ac_table: usize,
@@ -60,6 +63,11 @@ struct Decoder<'a> {
     qt: [[u16; 64]; 4],
     dc: [Option<Box<Huffman>>; 4],
     ac: [Option<Box<Huffman>>; 4],
+    /// Huffman tables as a DHT segment defined them (counts then symbols), built into
+    /// `dc`/`ac` only when a scan uses them: a file of many DHT segments then costs a copy
+    /// of each, not a table build (at most 8 per scan, and scans are capped).
+    dc_spec: [Option<Vec<u8>>; 4],
+    ac_spec: [Option<Vec<u8>>; 4],
     comps: Vec<Component>,
     width: usize,
     height: usize,
@@ -79,6 +87,8 @@ struct Decoder<'a> {
     written: [u8; 64],
     frame_done: bool,
     scans: usize,
+    /// Scans and block visits so far, against the budget set by the frame header.
+    work: Work,
 }
 
 fn u16be(d: &[u8], at: usize) -> Result<usize> {
@@ -97,6 +107,12 @@ fn zeroed<T: Clone + Default>(n: usize) -> Result<Vec<T>> {
 
 /// Decodes `data` at scale 1 / `denom` (1, 2, 4 or 8).
 pub fn decode(data: &[u8], denom: usize) -> Result<Image> {
+    decode_counted(data, denom, &mut Work::default())
+}
+
+/// [`decode`], leaving in `work` the scans and block visits it did (or was refused at).
+pub fn decode_counted(data: &[u8], denom: usize, work: &mut Work) -> Result<Image> {
+    *work = Work::default();
     if !matches!(denom, 1 | 2 | 4 | 8) {
         return Err(Error::Unsupported);
     }
@@ -108,6 +124,8 @@ pub fn decode(data: &[u8], denom: usize) -> Result<Image> {
         qt: [[0; 64]; 4],
         dc: [None, None, None, None],
         ac: [None, None, None, None],
+        dc_spec: [None, None, None, None],
+        ac_spec: [None, None, None, None],
         comps: Vec::new(),
         width: 0,
         height: 0,
@@ -124,8 +142,11 @@ pub fn decode(data: &[u8], denom: usize) -> Result<Image> {
         written: [0; 64],
         frame_done: false,
         scans: 0,
+        work: Work::default(),
     };
-    d.run()?;
+    let run = d.run();
+    *work = d.work;
+    run?;
     d.finish()
 }
 
@@ -219,19 +240,37 @@ impl<'a> Decoder<'a> {
             }
             let counts = &seg[1..17];
             let total: usize = counts.iter().map(|&c| c as usize).sum();
-            let symbols = seg.get(17..17 + total).ok_or(Error::Corrupt)?;
-            let mut table = Huffman::new(counts, symbols)?;
-            // At 1/8 full-resolution blocks keep only their DC: their AC codes are skipped.
-            if tc == 1 && self.n == 1 {
-                table = table.with_skip();
-            }
-            let table = Some(Box::new(table));
+            let spec = seg.get(1..17 + total).ok_or(Error::Corrupt)?.to_vec();
             if tc == 0 {
-                self.dc[th] = table;
+                self.dc_spec[th] = Some(spec);
+                self.dc[th] = None;
             } else {
-                self.ac[th] = table;
+                self.ac_spec[th] = Some(spec);
+                self.ac[th] = None;
             }
             seg = &seg[17 + total..];
+        }
+        Ok(())
+    }
+
+    /// Builds the Huffman tables a scan uses (`dc`/`ac` per member) that a DHT segment
+    /// defined since they were last built.
+    fn build_tables(&mut self, members: &[usize], needs_dc: bool, needs_ac: bool) -> Result<()> {
+        for &ci in members {
+            let (td, ta) = (self.comps[ci].dc_table, self.comps[ci].ac_table);
+            if needs_dc && self.dc[td].is_none() {
+                let spec = self.dc_spec[td].as_deref().ok_or(Error::Corrupt)?;
+                self.dc[td] = Some(Box::new(Huffman::new(&spec[..16], &spec[16..])?));
+            }
+            if needs_ac && self.ac[ta].is_none() {
+                let spec = self.ac_spec[ta].as_deref().ok_or(Error::Corrupt)?;
+                let mut table = Huffman::new(&spec[..16], &spec[16..])?;
+                // At 1/8 full-resolution blocks keep only their DC: their AC codes are skipped.
+                if self.n == 1 {
+                    table = table.with_skip();
+                }
+                self.ac[ta] = Some(Box::new(table));
+            }
         }
         Ok(())
     }
@@ -306,11 +345,14 @@ impl<'a> Decoder<'a> {
                 ry: fy / ny,
                 plane,
                 coefs,
+                progression: Progression::default(),
                 dc_pred: 0,
                 dc_table: 0,
                 ac_table: 0,
             });
         }
+        let blocks = self.comps.iter().map(|c| (c.bw * c.bh) as u64).sum();
+        self.work.set_frame_blocks(blocks);
         Ok(())
     }
 
@@ -349,26 +391,12 @@ impl<'a> Decoder<'a> {
             if (dc_scan && se != 0) || (!dc_scan && (se < ss || se > 63 || ns != 1)) || al > 13 {
                 return Err(Error::Corrupt);
             }
+            for &ci in &members {
+                self.comps[ci].progression.record(ss, se, ah, al)?;
+            }
         } else if ss != 0 || se != 63 || ah != 0 || al != 0 {
             return Err(Error::Corrupt);
         }
-        // Every table the scan uses must exist.
-        for &ci in &members {
-            let c = &self.comps[ci];
-            let needs_dc = !self.progressive || (ss == 0 && ah == 0);
-            let needs_ac = !self.progressive || ss > 0;
-            if (needs_dc && self.dc[c.dc_table].is_none())
-                || (needs_ac && self.ac[c.ac_table].is_none())
-            {
-                return Err(Error::Corrupt);
-            }
-        }
-        for c in &mut self.comps {
-            c.dc_pred = 0;
-        }
-        self.eobrun = 0;
-        let mut bits = Bits::new(self.data, start);
-        let scan = Scan { ss, se, ah, al };
         // Units to decode: MCUs of an interleaved scan, blocks of a single-component one.
         let (ux, uy) = if ns == 1 {
             let c = &self.comps[members[0]];
@@ -376,8 +404,29 @@ impl<'a> Decoder<'a> {
         } else {
             (self.mcux, self.mcuy)
         };
+        let per_unit: usize = if ns == 1 {
+            1
+        } else {
+            members.iter().map(|&ci| self.comps[ci].h * self.comps[ci].v).sum()
+        };
+        self.work.charge_scan((ux * uy * per_unit) as u64)?;
+        // Every table the scan uses must exist.
+        let needs_dc = !self.progressive || (ss == 0 && ah == 0);
+        let needs_ac = !self.progressive || ss > 0;
+        self.build_tables(&members, needs_dc, needs_ac)?;
+        for c in &mut self.comps {
+            c.dc_pred = 0;
+        }
+        self.eobrun = 0;
+        let mut bits = Bits::new(self.data, start);
+        let scan = Scan { ss, se, ah, al };
         let mut left = self.restart_interval;
         for my in 0..uy {
+            // Data that ran out stays out until a restart marker: stop at the row it did
+            // (a 155-byte file declaring 7000x5700 would otherwise be decoded from zeros).
+            if self.restart_interval == 0 && bits.overran() {
+                return Err(Error::Truncated);
+            }
             for mx in 0..ux {
                 if self.restart_interval > 0 {
                     if left == 0 {

@@ -8,6 +8,8 @@
 //!   at scale 1/`denom` (1, 2, 4 or 8). On success returns the offset of
 //!   `[width: u32 LE, height: u32 LE, RGBA u8 [height, width, 4]]`, valid until the next
 //!   decode (which frees it); otherwise a negative `STATUS_*` code.
+//! - `jpeg_work(which) -> f64`: the last decode's scans (0), block visits (1) and
+//!   block-visit budget (2), for tests and the log (`budget.rs` sets the limits).
 //! - `region(bytes) -> ptr`: a reused buffer for a resample region (0 when memory cannot
 //!   grow), laid out as u32 LE `[width, rows, row0, out_w, x_stride, out_h, y_stride,
 //!   src_at, x_at, y_at]`, then at `x_at` the x taps (`start` i32 [out_w], `count` i32
@@ -27,6 +29,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 // The decoder modules cannot contain unsafe code at all (`forbid` at their tops).
+pub mod budget;
 pub mod huffman;
 pub mod idct;
 pub mod jpeg;
@@ -45,6 +48,11 @@ pub const STATUS_CORRUPT: i32 = 2;
 pub const STATUS_UNSUPPORTED: i32 = 3;
 /// Memory could not grow for the image.
 pub const STATUS_OUT_OF_MEMORY: i32 = 4;
+/// More scans than `budget::MAX_SCANS`: refused, not for a full decoder either.
+pub const STATUS_TOO_MANY_SCANS: i32 = 5;
+/// Scans that would visit more 8x8 blocks than `budget::VISITS_PER_BLOCK` times the
+/// frame's: refused, not for a full decoder either.
+pub const STATUS_OVER_BUDGET: i32 = 6;
 
 /// Room for `bytes` bytes, kept until the instance is dropped; 0 when memory is full.
 #[no_mangle]
@@ -65,6 +73,8 @@ thread_local! {
     /// `region`'s buffer, and `resample`'s last result (both reused).
     static REGION: RefCell<Vec<u8>> = RefCell::new(Vec::new());
     static RESULT: RefCell<Vec<f32>> = RefCell::new(Vec::new());
+    /// The last decode's scans and block visits, and its block budget (`jpeg_work`).
+    static WORK: RefCell<budget::Work> = RefCell::new(budget::Work::default());
 }
 
 /// Room for `bytes` bytes of encoded file in a buffer this instance reuses, valid until
@@ -90,7 +100,10 @@ pub extern "C" fn jpeg_decode(ptr: usize, len: usize, denom: usize) -> i32 {
     // passing anything else breaks the contract above, and wasm's bounds-checked memory
     // still confines the read to this instance.
     let data = unsafe { core::slice::from_raw_parts(ptr as *const u8, len) };
-    match jpeg::decode(data, denom) {
+    let mut work = budget::Work::default();
+    let decoded = jpeg::decode_counted(data, denom, &mut work);
+    WORK.with(|w| *w.borrow_mut() = work);
+    match decoded {
         Ok(image) => {
             let at = image.data.as_ptr() as i32;
             // Moving the Vec keeps its heap buffer (and `at`) where it is.
@@ -101,7 +114,23 @@ pub extern "C" fn jpeg_decode(ptr: usize, len: usize, denom: usize) -> i32 {
         Err(Error::Corrupt) => -STATUS_CORRUPT,
         Err(Error::Unsupported) => -STATUS_UNSUPPORTED,
         Err(Error::OutOfMemory) => -STATUS_OUT_OF_MEMORY,
+        Err(Error::TooManyScans) => -STATUS_TOO_MANY_SCANS,
+        Err(Error::OverBudget) => -STATUS_OVER_BUDGET,
     }
+}
+
+/// The last `jpeg_decode`'s work: `which` 0 scans started, 1 block visits charged, 2 the
+/// block-visit budget (a number, as f64 so it never wraps).
+#[no_mangle]
+pub extern "C" fn jpeg_work(which: u32) -> f64 {
+    WORK.with(|w| {
+        let w = w.borrow();
+        match which {
+            0 => w.scans as f64,
+            1 => w.block_visits as f64,
+            _ => w.block_budget as f64,
+        }
+    })
 }
 
 /// Room for `bytes` bytes of a resample region (see the module docs) in a buffer this
