@@ -99,10 +99,13 @@ const qoperator = async (): Promise<[string, Pick<Backend, "run">][]> => {
     ["onnxruntime-node int8 (native), QOperator file", await node(bytes)],
     [
       "ours: int8 kernels, QOperator file",
-      await createWasmBackend(bytes, { ...io, int8: "custom" }),
+      await createWasmBackend(bytes, { ...io, eagerThreads: true, int8: "custom" }),
     ],
     // The float synthetic AlexNet (another file: its top-1 is not compared).
-    ["onnxruntime-web fp32 (synthetic fp32 file)", await createWasmBackend(fp32.bytes, io)],
+    [
+      "onnxruntime-web fp32 (synthetic fp32 file)",
+      await createWasmBackend(fp32.bytes, { ...io, eagerThreads: true }),
+    ],
   ];
 };
 
@@ -122,19 +125,19 @@ const contenders: [string, Pick<Backend, "run">][] = values.set === "qoperator"
       : []),
   ]
   : [
-    ["onnxruntime-web fp32", await createWasmBackend(fp32.bytes, io)],
+    ["onnxruntime-web fp32", await createWasmBackend(fp32.bytes, { ...io, eagerThreads: true })],
     [
       "onnxruntime-web int8 (same file)",
-      await createWasmBackend(int8.bytes, { ...io, int8: "ort" }),
+      await createWasmBackend(int8.bytes, { ...io, eagerThreads: true, int8: "ort" }),
     ],
     [
       "ours: int8 kernels, whole model",
-      await createWasmBackend(int8.bytes, { ...io, int8: "custom" }),
+      await createWasmBackend(int8.bytes, { ...io, eagerThreads: true, int8: "custom" }),
     ],
     ...(also
       ? [[
         `ours: int8 kernels, ${also.manifest.name}`,
-        await createWasmBackend(also.bytes, { ...io, int8: "custom" }),
+        await createWasmBackend(also.bytes, { ...io, eagerThreads: true, int8: "custom" }),
       ]] as [string, Pick<Backend, "run">][]
       : []),
   ];

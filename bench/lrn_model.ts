@@ -24,8 +24,8 @@ const io = {
   outputName: model.manifest.output.name,
   threads,
 };
-const custom = await createWasmBackend(model.bytes, { ...io, lrn: "custom" });
-const builtin = await createWasmBackend(model.bytes, { ...io, lrn: "ort" });
+const custom = await createWasmBackend(model.bytes, { ...io, eagerThreads: true, lrn: "custom" });
+const builtin = await createWasmBackend(model.bytes, { ...io, eagerThreads: true, lrn: "ort" });
 const photo = await Deno.readFile(new URL("../tests/fixtures/chelsea.jpg", import.meta.url));
 const x = preprocess(await decodeImage(photo), model.manifest.preprocessing);
 const dims = [1, 3, 224, 224];

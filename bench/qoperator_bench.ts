@@ -65,6 +65,7 @@ if (values.child) {
   const bytes = await readExact(values.model!);
   const backend = await createWasmBackend(bytes, {
     ...io,
+    eagerThreads: true,
     threads,
     int8: values.child === "ours" ? "custom" : "ort",
     releaseModel: true,
@@ -105,6 +106,7 @@ ort.env.wasm.numThreads = threads;
 const logs: string[] = [];
 const ours = await createWasmBackend(await readExact(modelPath), {
   ...io,
+  eagerThreads: true,
   threads,
   int8: "custom",
   log: (l) => logs.push(l),
@@ -113,7 +115,7 @@ const theirs = await createWasmBackend(await readExact(modelPath), { ...io, thre
 // Every rounding onnxruntime does kept (`exact`: identity layers, 34 MB more).
 const exact = await createWasmBackend(
   rewriteQOperator(await readExact(modelPath), { exact: true }).bytes,
-  { ...io, threads, int8: "custom" },
+  { ...io, threads, int8: "custom", eagerThreads: true },
 );
 console.log(logs.join("\n"));
 console.log(`ours: int8 kernels ${ours.kernels.int8}; onnxruntime-web: ${theirs.kernels.int8}`);
@@ -161,7 +163,11 @@ const runners: [string, Backend][] = [
   ["ours-exact", exact],
 ];
 if (values.qdq) {
-  const qdq = await createWasmBackend(await readExact(values.qdq), { ...io, threads });
+  const qdq = await createWasmBackend(await readExact(values.qdq), {
+    ...io,
+    threads,
+    eagerThreads: true,
+  });
   runners.push(["ours-qdq", qdq]);
 }
 const times = new Map<string, number[]>(runners.map(([n]) => [n, []]));

@@ -55,7 +55,7 @@ const gpu = (bytes: Uint8Array, lrn: "custom" | "ort") =>
 
 /** [label, backend, index of the contender it is checked against]. */
 const contenders: [string, Backend, number][] = [
-  ["wasm fp32 (lrn ort)", await createWasmBackend(fp32.bytes, io), 0],
+  ["wasm fp32 (lrn ort)", await createWasmBackend(fp32.bytes, { ...io, eagerThreads: true }), 0],
   ["webgpu fp32, LRN on our WASM kernel", await gpu(fp32.bytes, "custom"), 0],
   ["webgpu fp32, LRN on ort's CPU EP", await gpu(fp32.bytes, "ort"), 0],
 ];
@@ -63,7 +63,11 @@ if (values.int8) {
   const int8 = await loadModel(new URL("../models/alexnet-synthetic-int8.json", import.meta.url));
   const at = contenders.length;
   contenders.push(
-    ["wasm int8 (our int8 kernels)", await createWasmBackend(int8.bytes, io), at],
+    [
+      "wasm int8 (our int8 kernels)",
+      await createWasmBackend(int8.bytes, { ...io, eagerThreads: true }),
+      at,
+    ],
     ["webgpu int8 dequantized, LRN ours", await gpu(int8.bytes, "custom"), at],
   );
 }

@@ -48,7 +48,7 @@ const top5 = (scores: Float32Array) => topK(scores, 5, []).map((p) => p.index);
 
 if (values.mode === "session") {
   const threads = Number(values.threads);
-  const backend = await createWasmBackend(model.bytes, { ...io, threads });
+  const backend = await createWasmBackend(model.bytes, { ...io, eagerThreads: true, threads });
   const batches = values.batches.split(",").map(Number);
   const inputs = new Map(batches.map((n) => {
     const data = new Float32Array(n * x.length);
@@ -82,7 +82,7 @@ if (values.mode === "session") {
 } else {
   const workers = Number(values.workers);
   const pool = await createWorkerBackend(model.bytes, { ...io, workers });
-  const single = await createWasmBackend(model.bytes, { ...io, threads: 1 });
+  const single = await createWasmBackend(model.bytes, { ...io, eagerThreads: true, threads: 1 });
   const want = top5((await single.run(x, [1, ...item])).data);
   await single.release();
   const got = top5((await pool.run(x.slice(), [1, ...item])).data);

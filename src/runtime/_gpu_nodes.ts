@@ -6,7 +6,8 @@
  * auto` refuses anyway, and asking for it loads that driver into the process
  * (Mesa's llvmpipe: ~70 MB of RSS that stays; BENCHMARKS.md, int8 RSS).
  * Deno lets a program read `/dev` only under `--allow-all`; without it the
- * answer is undefined and the probe runs as before.
+ * answer is "unreadable", and `auto` does not probe either: the default launch
+ * must not load a software driver to find out (`--backend=webgpu` asks anyway).
  *
  * @module
  */
@@ -18,7 +19,7 @@ export type ListDir = (path: string) => string[];
 
 /**
  * true: a GPU device node exists; false: Linux without one (skip the probe);
- * undefined: not Linux, or /dev unreadable (no permission): probe as usual.
+ * "unreadable": Linux, /dev not readable (no permission); undefined: not Linux.
  *
  * @example
  * ```ts
@@ -28,19 +29,19 @@ export type ListDir = (path: string) => string[];
 export function hasGpuDeviceNode(
   platform: string = process.platform,
   list: ListDir = (path) => readdirSync(path),
-): boolean | undefined {
+): boolean | "unreadable" | undefined {
   if (platform !== "linux") return undefined;
   let dev: string[];
   try {
     dev = list("/dev");
   } catch {
-    return undefined;
+    return "unreadable";
   }
   if (dev.some((name) => name === "dxg" || /^nvidia\d+$/.test(name))) return true;
   if (!dev.includes("dri")) return false;
   try {
     return list("/dev/dri").some((name) => name.startsWith("renderD"));
   } catch {
-    return undefined;
+    return "unreadable";
   }
 }

@@ -10,7 +10,13 @@ import type { Backend, BackendOutput, GraphIo } from "./backend.ts";
 import { type Int8Mode, type KernelRegistry, kernelRegistry, type LrnMode } from "./custom_ops.ts";
 import { kernelSet, PartitionedRunner } from "./partitioned.ts";
 import { BoundedQueue } from "../host/bounded_queue.ts";
-import { decodeModel, onnx, prepare, type PrepareOptions } from "../graph/mod.ts";
+import {
+  decodeModel,
+  onnx,
+  type PartitionedPlan,
+  prepare,
+  type PrepareOptions,
+} from "../graph/mod.ts";
 
 /** Options for {@linkcode createWasmBackend}. */
 export interface WasmBackendOptions extends GraphIo {
@@ -39,6 +45,12 @@ export interface WasmBackendOptions extends GraphIo {
    * afterwards. Default false.
    */
   releaseModel?: boolean;
+  /**
+   * Start the split kernels' helper threads before the backend is returned. By default a
+   * model wholly on our kernels serves on one thread first and takes up the others once
+   * their helpers have started (a second or two), so the first answer comes sooner.
+   */
+  eagerThreads?: boolean;
   /**
    * Most runs waiting or in progress; one more is refused at once with a
    * `QueueFullError` (`_bounded_queue.ts`). Default: unbounded (the HTTP
@@ -141,30 +153,40 @@ function createSession(
  * and kernels hold copies. With `release`, the model's buffer (and a rewritten copy's)
  * is detached once they do.
  */
+/** Frees the backing stores of the model bytes: a view's whole buffer goes. */
+function releaseBytes(...views: Uint8Array[]): void {
+  for (const bytes of new Set(views)) {
+    if (bytes.buffer instanceof ArrayBuffer && !bytes.buffer.detached) bytes.buffer.transfer(0);
+  }
+}
+
 async function createRunner(
-  model: Uint8Array,
+  plan: PartitionedPlan,
   registry: KernelRegistry,
-  options: Omit<PrepareOptions, "kernels">,
 ): Promise<PartitionedRunner> {
-  let runner: PartitionedRunner;
-  let graph: Uint8Array;
   try {
-    const plan = await prepare(model, "wasm", { ...options, kernels: kernelSet(registry) });
-    graph = plan.bytes;
-    runner = await PartitionedRunner.fromPlan(plan, registry, createSession);
+    return await PartitionedRunner.fromPlan(plan, registry, createSession);
   } catch (e) {
     throw new ClassifierError(
       "model_invalid",
       `Cannot create an onnxruntime-web session: ${(e as Error).message}`,
     );
   }
-  for (const bytes of new Set([model, graph])) {
-    if (options.release && bytes.buffer instanceof ArrayBuffer && !bytes.buffer.detached) {
-      // Frees the backing store now: a view's whole buffer goes, whoever else holds it.
-      bytes.buffer.transfer(0);
-    }
+}
+
+async function planFor(
+  model: Uint8Array,
+  registry: KernelRegistry,
+  options: Omit<PrepareOptions, "kernels">,
+): Promise<PartitionedPlan> {
+  try {
+    return await prepare(model, "wasm", { ...options, kernels: kernelSet(registry) });
+  } catch (e) {
+    throw new ClassifierError(
+      "model_invalid",
+      `Cannot create an onnxruntime-web session: ${(e as Error).message}`,
+    );
   }
-  return runner;
 }
 
 /**
@@ -193,13 +215,21 @@ export async function createWasmBackend(
   const lrn = options.lrn ?? DEFAULT_LRN;
   const int8 = options.int8 ?? DEFAULT_INT8;
   const registry = kernelRegistry(lrn, int8, { threads: requested });
-  const runner = await createRunner(model, registry, {
+  const plan = await planFor(model, registry, {
     // QOperator int8 files (the zoo's bvlcalexnet-12-int8) are rewritten to the QDQ layout
     // our int8 kernels take whole (src/graph/qoperator.ts); anything else passes unchanged.
     int8Kernels: int8 === "custom",
     release: options.releaseModel,
     log: options.log,
   });
+  // A model wholly on our kernels serves at once on one thread; the helper Workers of the
+  // split kernels (seconds to start and compile) join after the first answers.
+  const deferThreads = requested > 1 && !options.eagerThreads &&
+    plan.parts.every((p) => p.kind === "kernel");
+  let runner = await createRunner(
+    plan,
+    deferThreads ? kernelRegistry(lrn, int8, { threads: 1 }) : registry,
+  );
   const { inputName, outputName } = options;
   const inputShape = runner.inputShapes[inputName];
   if (!inputShape || !runner.outputs.includes(outputName)) {
@@ -214,10 +244,34 @@ export async function createWasmBackend(
   // each one: requests waiting at the socket come in (and get 503 when the server is full).
   const queue = new BoundedQueue({ capacity: options.maxQueue, yieldToEventLoop: true });
   const custom = new Set(runner.kernelOps);
+  let released = false;
+  if (deferThreads) {
+    const started = performance.now();
+    const upgraded = createRunner(plan, registry).then(
+      (next) =>
+        // Swapped between runs; a backend released meanwhile frees the new runner instead.
+        queue.run(async () => {
+          if (released) return await next.release();
+          const old = runner;
+          runner = next;
+          await old.release();
+          options.log?.(
+            `Our kernels now run on ${requested} threads (helpers ready in ` +
+              `${Math.round(performance.now() - started)} ms)`,
+          );
+        }),
+      (e) => options.log?.(`Our kernels stay on 1 thread: ${(e as Error).message}`),
+    ).finally(() => {
+      if (options.releaseModel) releaseBytes(model, plan.bytes);
+    });
+    upgrading.add(upgraded);
+    upgraded.finally(() => upgrading.delete(upgraded));
+  } else if (options.releaseModel) releaseBytes(model, plan.bytes);
 
   return {
     name: "wasm",
     // With no onnxruntime part left, only our kernels' threads run.
+    // The threads it runs on once the helpers have joined (deferThreads: within seconds).
     threads: runner.sessions.length === 0 ? requested : ortThreads,
     inputShape,
     kernels: {
@@ -241,6 +295,16 @@ export async function createWasmBackend(
         return (await runner.run(feeds, [outputName], { capture: true })).intermediates!;
       });
     },
-    release: () => runner.release(),
+    release: () => {
+      released = true;
+      return runner.release();
+    },
   };
+}
+
+const upgrading = new Set<Promise<unknown>>();
+
+/** Resolves once every backend's helper threads have started (or failed to): for tests. */
+export async function threadsSettled(): Promise<void> {
+  await Promise.all(upgrading);
 }

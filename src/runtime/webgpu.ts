@@ -109,10 +109,18 @@ async function openDevice(
   if (!gpu) throw new TypeError("navigator.gpu is not available in this runtime");
   // Without a GPU device node only a software adapter could answer, which `auto` refuses:
   // asking would load its driver (llvmpipe: ~70 MB of RSS) for nothing.
-  if (!options.gpu && !options.allowFallbackAdapter && hasGpuDeviceNode() === false) {
+  const node = !options.gpu && !options.allowFallbackAdapter ? hasGpuDeviceNode() : true;
+  if (node === false) {
     throw new TypeError(
       "this Linux machine has no GPU device node (/dev/dri/renderD*, /dev/nvidia*, /dev/dxg); " +
         "a software adapter needs --backend=webgpu",
+    );
+  }
+  if (node === "unreadable") {
+    throw new TypeError(
+      "without --allow-all the server cannot see whether this Linux machine has a GPU device " +
+        "node, and asking would load a software driver where it has none; " +
+        "--backend=webgpu tries the GPU",
     );
   }
   const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });

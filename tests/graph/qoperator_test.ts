@@ -157,7 +157,12 @@ Deno.test({
     const lines: string[] = [];
     const log = (l: string) => lines.push(l);
     const one = await createWasmBackend(m.bytes, { ...io, int8: "custom", threads: 1, log });
-    const two = await createWasmBackend(m.bytes, { ...io, int8: "custom", threads: 2 });
+    const two = await createWasmBackend(m.bytes, {
+      ...io,
+      int8: "custom",
+      threads: 2,
+      eagerThreads: true,
+    });
     const theirs = await createWasmBackend(m.bytes, { ...io, int8: "ort", threads: 1, log });
     assert.deepEqual(one.kernels, { lrn: "custom", int8: "custom" });
     assert.equal(theirs.kernels.int8, "ort");

@@ -90,7 +90,12 @@ async function matchesOnnx(options: QuantizeOptions) {
   const ours = await createWasmBackend(bytes, { ...io, int8: "custom" });
   assert.deepEqual(ours.kernels, { lrn: "custom", int8: "custom" });
   // Layers split over 2 threads (a helper Worker) give the same bits as 1 thread.
-  const split = await createWasmBackend(bytes, { ...io, int8: "custom", threads: 2 });
+  const split = await createWasmBackend(bytes, {
+    ...io,
+    int8: "custom",
+    threads: 2,
+    eagerThreads: true,
+  });
   const single = await createWasmBackend(bytes, { ...io, int8: "custom", threads: 1 });
   assert.deepEqual([split.threads, single.threads], [2, 1]);
   // The reference: onnxruntime evaluating every Q/DQ node as written (no graph rewrites).

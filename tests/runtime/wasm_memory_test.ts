@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import * as ort from "onnxruntime-web";
 import { ensureSyntheticModel, loadModel } from "../../src/model/store.ts";
 import { createWasmBackend } from "../../src/runtime/mod.ts";
+import { threadsSettled } from "../../src/runtime/wasm.ts";
 import { randomFloats } from "./kernels/_q_helpers.ts";
 import { buildQOperatorAlexNet } from "../model/_qoperator_models.ts";
 
@@ -56,6 +57,40 @@ Deno.test({
     const out = await backend.run(m.input(3), m.dims);
     assert.equal(out.data.length, SMALL.classes);
     assert.equal(await sha256(m.bytes), before);
+    await backend.release();
+  },
+});
+
+Deno.test({
+  name:
+    "a model wholly on our kernels answers on one thread at once, then on two once the helpers join, with the same bits",
+  ...t,
+  async fn() {
+    const m = await buildQOperatorAlexNet(SMALL);
+    const eager = await createWasmBackend(m.bytes.slice(), {
+      ...io,
+      int8: "custom",
+      threads: 2,
+      eagerThreads: true,
+    });
+    const expected = (await eager.run(m.input(5), m.dims)).data;
+    await eager.release();
+    const lines: string[] = [];
+    const backend = await createWasmBackend(m.bytes, {
+      ...io,
+      int8: "custom",
+      threads: 2,
+      releaseModel: true,
+      log: (l) => lines.push(l),
+    });
+    const first = (await backend.run(m.input(5), m.dims)).data.slice();
+    await threadsSettled();
+    assert.ok(lines.some((l) => /now run on 2 threads/.test(l)), lines.join("\n"));
+    // The model's bytes are kept for the helpers' start, then freed.
+    assert.equal(m.bytes.byteLength, 0);
+    const later = (await backend.run(m.input(5), m.dims)).data;
+    assert.ok(first.every((v, i) => Object.is(v, expected[i])), "1 thread differs from 2");
+    assert.ok(later.every((v, i) => Object.is(v, expected[i])), "after the swap it differs");
     await backend.release();
   },
 });
