@@ -11,7 +11,7 @@
  * Inputs are generated into tests/.out/bench_decode/ with ImageMagick (`convert`) from
  * tests/fixtures/rocket.jpg: a 4000x3000 JPEG (q85, 4:2:0, light noise so it is about
  * the size of the issue's 824 KB photo), a 640x480 JPEG and a 4000x3000 PNG (timed with
- * imagescript and with src/image/png_fast.ts, which decodeImage does not route to).
+ * imagescript).
  * The task runs with `--v8-flags=--expose-gc` and each timed call starts after a full
  * collection, so the garbage of a 12-megapixel full decode is not charged to the variant
  * that runs after it.
@@ -20,7 +20,6 @@
 import { parseArgs } from "node:util";
 import { decodeImage, preprocess, type PreprocessSpec } from "../src/image/mod.ts";
 import { TORCHVISION_PREPROCESSING } from "../src/model/manifest.ts";
-import { decodePngFast } from "../src/image/png_fast.ts";
 import { useWasmResample } from "../src/image/_resample.ts";
 import { decodeJpegFast } from "../src/image/jpeg_fast.ts";
 
@@ -117,12 +116,6 @@ const VARIANTS: Variant[] = [
   },
 ];
 
-// Not routed by decodeImage (slower than imagescript's PNG decoder), timed to show why.
-const PNG_FAST: Variant = {
-  name: "png_fast.ts: DecompressionStream + TypeScript unfilter + resize",
-  fn: async (b) => preprocess(await decodePngFast(b), spec),
-};
-
 // 0..1 pixel units: undo the normalization.
 function pixelDiff(a: Float32Array, b: Float32Array): { mean: number; max: number } {
   const plane = spec.width * spec.height;
@@ -217,7 +210,7 @@ for (
   const [label, path, variants] of [
     ["4000x3000 JPEG", jpeg12, VARIANTS],
     ["640x480 JPEG", jpeg640, [...VARIANTS, ...BARE]],
-    ["4000x3000 PNG", png12, [VARIANTS[0], PNG_FAST]],
+    ["4000x3000 PNG", png12, [VARIANTS[0]]],
   ] as const
 ) {
   const bytes = await Deno.readFile(path);

@@ -189,7 +189,9 @@ function renderModel(model) {
   if (!model) return;
   ui.modelName.textContent = model.name ?? "unknown";
   const backend = model.backend ?? {};
-  const threads = Number.isInteger(backend.threads) ? ` · ${backend.threads} threads` : "";
+  const threads = Number.isInteger(backend.threads)
+    ? ` · ${backend.threads} ${backend.threads === 1 ? "thread" : "threads"}`
+    : "";
   ui.modelBackend.textContent = backend.name ? `${backend.name}${threads}` : "unknown";
   const p = model.preprocessing;
   const input = model.input ?? {};

@@ -1,7 +1,7 @@
 /**
  * The house gate: reads `src/`'s module graph from `deno info --json` and fails on an
- * import cycle, on a `_` file imported from outside its folder, and on a floor rule
- * broken (a leaf folder importing up). Run by `deno task check:imports` (in `deno task
+ * import cycle, on a `_` file imported from outside its folder, on a floor rule broken
+ * (a leaf folder importing up), and on a `src/` file that nothing the product runs imports. Run by `deno task check:imports` (in `deno task
  * ok` and `.ci/run`).
  *
  * @module
@@ -34,7 +34,7 @@ async function listSources(dir: string): Promise<string[]> {
   return out;
 }
 
-/** The graph among `src/` files, every static, dynamic and type-only import included. */
+/** The graph among the repository's files, every static, dynamic and type-only import included. */
 async function readGraph(files: string[]): Promise<Graph> {
   const entry = await Deno.makeTempFile({ suffix: ".ts" });
   try {
@@ -61,7 +61,7 @@ function toGraph(info: { modules: InfoModule[] }): Graph {
   const local = (spec?: string) => {
     if (!spec?.startsWith("file://")) return undefined;
     const path = relative(ROOT, fromFileUrl(spec));
-    return path.startsWith("src/") ? path : undefined;
+    return path.startsWith("..") || path.startsWith("/") ? undefined : path;
   };
   const graph: Graph = new Map();
   for (const m of info.modules) {
@@ -77,6 +77,59 @@ function toGraph(info: { modules: InfoModule[] }): Graph {
     graph.set(from, deps);
   }
   return graph;
+}
+
+/** Only the `src/` files of a graph, and their imports among themselves. */
+export function srcOnly(graph: Graph): Graph {
+  const out: Graph = new Map();
+  for (const [from, deps] of graph) {
+    if (from.startsWith("src/")) {
+      out.set(from, new Set([...deps].filter((d) => d.startsWith("src/"))));
+    }
+  }
+  return out;
+}
+
+/**
+ * `src/` files that nothing the product runs reaches: not imported from an entrypoint or a task's
+ * script, nor started as a Worker (`new URL("./x.ts", import.meta.url)`) by a reached file.
+ */
+export function findUnused(graph: Graph, roots: string[], workerUrls: Graph): string[] {
+  const seen = new Set<string>();
+  const stack = [...roots];
+  while (stack.length) {
+    const f = stack.pop()!;
+    if (seen.has(f)) continue;
+    seen.add(f);
+    for (const d of [...(graph.get(f) ?? []), ...(workerUrls.get(f) ?? [])]) stack.push(d);
+  }
+  // A plain reference (`*_reference.ts`) is kept for the tests that hold a fast kernel to it.
+  const kept = (f: string) => seen.has(f) || /_reference\.ts$/.test(f);
+  return [...graph.keys()].filter((f) => f.startsWith("src/") && !kept(f)).sort();
+}
+
+/** Files each source starts by URL (Workers), read from `new URL("./x.ts", import.meta.url)`. */
+async function readWorkerUrls(files: string[]): Promise<Graph> {
+  const out: Graph = new Map();
+  for (const f of files) {
+    const text = await Deno.readTextFile(join(ROOT, f));
+    for (const m of text.matchAll(/new URL\(\s*"(\.{1,2}\/[^"]+\.ts)",\s*import\.meta\.url/g)) {
+      const to = join(dirname(f), m[1]);
+      if (!out.has(f)) out.set(f, new Set());
+      out.get(f)!.add(to);
+    }
+  }
+  return out;
+}
+
+/** What the product runs: main.ts, the edge entrypoints, and every script a deno.json task runs. */
+async function readRoots(): Promise<string[]> {
+  const config = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json")));
+  const scripts = Object.values(config.tasks as Record<string, string>).flatMap((t) =>
+    [...t.matchAll(/(?:^|\s)((?:src|bench|tools|deploy|tests)\/[\w/.-]+\.ts)/g)].map((m) => m[1])
+  );
+  const deploy = (await listSources("deploy")).filter((f) => !f.includes("/_"));
+  return [...new Set(["main.ts", ...deploy, ...scripts])];
 }
 
 /** Strongly connected components of more than one file (Tarjan). */
@@ -144,8 +197,13 @@ export function findFloorBreaks(graph: Graph): string[] {
 }
 
 if (import.meta.main) {
-  const graph = await readGraph(await listSources("src"));
+  const sources = await listSources("src");
+  const roots = await readRoots();
+  const whole = await readGraph([...sources, ...roots]);
+  const graph = srcOnly(whole);
+  const workers = await readWorkerUrls([...sources, ...roots]);
   const problems = [
+    ...findUnused(whole, roots, workers).map((f) => `nothing the product runs imports ${f}`),
     ...findCycles(graph).map((c) => `import cycle: ${c.join(" <-> ")}`),
     ...findPrivateImports(graph).map((x) => `private file imported from another folder: ${x}`),
     ...findFloorBreaks(graph).map((x) => `import up a floor: ${x}`),

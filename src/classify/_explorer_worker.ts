@@ -18,7 +18,7 @@
  */
 import * as ort from "onnxruntime-web";
 import { decodeModel } from "../graph/onnx.ts";
-import { type Handlers, movable, Moved, serveMessages } from "../host/messages.ts";
+import { type Handlers, movable, Moved, serveMessages } from "../host/mod.ts";
 import { type GraphSummary, prefixModel, summarizeGraph } from "../graph/summary.ts";
 
 /** What `init` answers. */

@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { type Handlers, movable, Moved, serveMessages, workerLogger } from "../host/messages.ts";
+import { type Handlers, movable, Moved, serveMessages, workerLogger } from "../host/mod.ts";
 import { decodeImage, preprocess, type PreprocessSpec } from "../image/mod.ts";
 import type { Backend, BackendOutput } from "../runtime/backend.ts";
 import { loopFixedBatch } from "../runtime/fixed_batch.ts";

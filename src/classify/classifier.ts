@@ -8,7 +8,7 @@ import { ClassifierError } from "../errors.ts";
 import { decodeImage, preprocess } from "../image/mod.ts";
 import type { Manifest, Precision, Provenance } from "../model/manifest.ts";
 import type { LoadedModel } from "../model/store.ts";
-import type { HostState } from "../host/supervisor.ts";
+import type { HostState } from "../host/mod.ts";
 import type { Backend, BackendOutput } from "../runtime/backend.ts";
 import { type Prediction, softmax, topK } from "./top_k.ts";
 import { isWorkerBackend } from "./worker_backend.ts";

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { startWorker, WorkerChannel } from "../host/messages.ts";
+import { startWorker, WorkerChannel } from "../host/mod.ts";
 import type { ExplorerMethods, FeaturesResult, InitResult } from "./_explorer_worker.ts";
 
 export type { FeaturesResult, InitResult };

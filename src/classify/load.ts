@@ -24,7 +24,7 @@ import {
 import { createWasmBackend } from "../runtime/wasm.ts";
 import type { Backend } from "../runtime/backend.ts";
 import type { Int8Mode, LrnMode } from "../runtime/custom_ops.ts";
-import { hasWorkers } from "../host/messages.ts";
+import { hasWorkers } from "../host/mod.ts";
 import { Classifier } from "./classifier.ts";
 import { createWorkerBackend, isWorkerBackend } from "./worker_backend.ts";
 

@@ -15,8 +15,8 @@
  * @module
  */
 import type { Logger } from "../log.ts";
-import { type ChannelOptions, startWorker, WorkerChannel } from "../host/messages.ts";
-import { type HostState, Supervisor } from "../host/supervisor.ts";
+import { type ChannelOptions, startWorker, WorkerChannel } from "../host/mod.ts";
+import { type HostState, Supervisor } from "../host/mod.ts";
 import type { PreprocessSpec } from "../image/mod.ts";
 import type { Backend, RunOptions } from "../runtime/backend.ts";
 import { availableCores, type WasmBackendOptions } from "../runtime/wasm.ts";

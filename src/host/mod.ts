@@ -11,7 +11,6 @@ export {
   QueueFullError,
   type QueueRunOptions,
 } from "./bounded_queue.ts";
-export { SerialQueue } from "./serial_queue.ts";
 export {
   type ChannelOptions,
   fromWire,

@@ -15,7 +15,7 @@
 import { ClassifierError } from "../errors.ts";
 import type { Backend, BackendOutput } from "./backend.ts";
 import { availableCores } from "./wasm.ts";
-import { BoundedQueue } from "../host/bounded_queue.ts";
+import { BoundedQueue } from "../host/mod.ts";
 import { prepare } from "../graph/mod.ts";
 
 type OrtNode = typeof import("onnxruntime-node");

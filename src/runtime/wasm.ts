@@ -9,7 +9,7 @@ import { ClassifierError } from "../errors.ts";
 import type { Backend, BackendOutput, GraphIo } from "./backend.ts";
 import { type Int8Mode, type KernelRegistry, kernelRegistry, type LrnMode } from "./custom_ops.ts";
 import { kernelSet, PartitionedRunner } from "./partitioned.ts";
-import { BoundedQueue } from "../host/bounded_queue.ts";
+import { BoundedQueue } from "../host/mod.ts";
 import {
   decodeModel,
   onnx,

@@ -23,7 +23,7 @@ import { ClassifierError } from "../errors.ts";
 import type { Backend, BackendOutput } from "./backend.ts";
 import { type KernelRegistry, lrnFactory, type LrnMode } from "./custom_ops.ts";
 import { kernelSet, PartitionedRunner } from "./partitioned.ts";
-import { BoundedQueue } from "../host/bounded_queue.ts";
+import { BoundedQueue } from "../host/mod.ts";
 import { createWasmBackend, type WasmBackendOptions } from "./wasm.ts";
 import { prepare } from "../graph/mod.ts";
 import { hasGpuDeviceNode } from "./_gpu_nodes.ts";

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { BoundedQueue, QueueFullError } from "../../src/host/bounded_queue.ts";
-import { SerialQueue } from "../../src/host/serial_queue.ts";
 
 const tick = () => new Promise((r) => setTimeout(r, 1));
 
@@ -95,35 +94,6 @@ Deno.test("BoundedQueue never calls a task synchronously, and checks its capacit
   assert.equal(called, false);
   assert.throws(() => new BoundedQueue({ capacity: 0 }), RangeError);
   assert.equal(new BoundedQueue().capacity, Infinity);
-});
-
-Deno.test("SerialQueue runs tasks one at a time in arrival order, whatever order they could end in", async () => {
-  const queue = new SerialQueue();
-  assert.ok(queue instanceof BoundedQueue);
-  const gates = Array.from({ length: 4 }, deferred);
-  const log: string[] = [];
-  let running = 0;
-  const runs = gates.map((gate, i) =>
-    queue.run(async () => {
-      running++;
-      log.push(`start ${i}`);
-      assert.equal(running, 1, `task ${i} started while another ran`);
-      await gate.promise;
-      log.push(`end ${i}`);
-      running--;
-      return i;
-    })
-  );
-  // Last gate first: tasks run side by side would end 3, 2, 1, 0.
-  for (const gate of gates.toReversed()) gate.resolve();
-  assert.deepEqual(await Promise.all(runs), [0, 1, 2, 3]);
-  assert.deepEqual(log, [0, 1, 2, 3].flatMap((i) => [`start ${i}`, `end ${i}`]));
-  // Unbounded: a hundred waiting tasks are all taken.
-  const all = await Promise.all(
-    Array.from({ length: 100 }, (_, i) => queue.run(() => Promise.resolve(i))),
-  );
-  assert.deepEqual(all, Array.from({ length: 100 }, (_, i) => i));
-  assert.equal(queue.rejected, 0);
 });
 
 Deno.test("BoundedQueue with yieldToEventLoop lets a timer due before a task start run first", async () => {

@@ -3,6 +3,7 @@ import {
   findCycles,
   findFloorBreaks,
   findPrivateImports,
+  findUnused,
   type Graph,
 } from "../../tools/check_imports.ts";
 
@@ -37,4 +38,22 @@ Deno.test("findFloorBreaks flags a leaf folder importing up, and allows its own 
   });
   assert.equal(findFloorBreaks(g).length, 1);
   assert.match(findFloorBreaks(g)[0], /^src\/graph\/quantize\.ts -> src\/runtime\/wasm\.ts/);
+});
+
+Deno.test("findUnused flags a src/ file no root reaches, following Worker URLs, sparing references", () => {
+  const g = graph({
+    "main.ts": ["src/a.ts"],
+    "src/a.ts": [],
+    "src/_worker.ts": ["src/b.ts"],
+    "src/b.ts": [],
+    "src/orphan.ts": [],
+    "src/x_reference.ts": [],
+  });
+  const workers = graph({ "src/a.ts": ["src/_worker.ts"] });
+  assert.deepEqual(findUnused(g, ["main.ts"], workers), ["src/orphan.ts"]);
+  assert.deepEqual(findUnused(g, ["main.ts"], graph({})), [
+    "src/_worker.ts",
+    "src/b.ts",
+    "src/orphan.ts",
+  ]);
 });
