@@ -34,7 +34,13 @@ import { decodeImage, preprocess } from "../src/image/mod.ts";
 import { loadModel } from "../src/model/store.ts";
 import { availableCores, type Backend, createWasmBackend } from "../src/runtime/mod.ts";
 import { buildQOperatorAlexNet } from "../tests/model/_qoperator_models.ts";
-import { type BenchResult, commitLine, machineLine, type ResultTable } from "./_results.ts";
+import {
+  type BenchResult,
+  commitLine,
+  machineLine,
+  type ResultPlot,
+  type ResultTable,
+} from "./_results.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -265,6 +271,7 @@ async function writeTable(set: string, bench: string): Promise<void> {
       "run's time without the waits other jobs add; at 2 threads, what a run costs in total.",
     ],
     tables,
+    plots: [latencyPlot(tables)],
   };
   await Deno.writeTextFile(url, JSON.stringify(result, null, 2) + "\n");
 }
@@ -276,4 +283,17 @@ function loadAverage(): string {
   } catch {
     return "unknown";
   }
+}
+
+/** Median latency of each backend at each thread count, one bar per table row. */
+function latencyPlot(tables: ResultTable[]): ResultPlot {
+  return {
+    name: "int8-latency",
+    title: "AlexNet inference, median per image",
+    unit: "ms",
+    bars: tables.flatMap((t) => {
+      const group = /(\d+ threads?)/.exec(t.caption)?.[1] ?? "";
+      return t.rows.map((r) => ({ label: String(r[0]), group, value: Number(r[1]) }));
+    }),
+  };
 }
