@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { formatMarkdown } from "../tools/fmt_markdown.ts";
 import type { BenchResult, ResultPlot, ResultTable } from "./_results.ts";
 
 const ROOT = new URL("..", import.meta.url);
@@ -136,25 +137,10 @@ export function renderPlot(p: ResultPlot): string {
     })</text>${bars.join("")}${goal}</svg>\n`;
 }
 
-async function formatMarkdown(text: string): Promise<string> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["fmt", "--ext", "md", "-"],
-    cwd: ROOT,
-    stdin: "piped",
-    stdout: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(text));
-  await writer.close();
-  const out = await child.output();
-  if (!out.success) throw new Error("Cannot format BENCHMARKS.md: deno fmt failed");
-  return new TextDecoder().decode(out.stdout);
-}
-
 /** Every file the report writes, path -> text. */
 export async function renderAll(all: BenchResult[]): Promise<Map<URL, string>> {
   const files = new Map<URL, string>();
-  files.set(new URL("BENCHMARKS.md", ROOT), await formatMarkdown(renderReport(all)));
+  files.set(new URL("BENCHMARKS.md", ROOT), await formatMarkdown(renderReport(all), ROOT));
   for (const r of currentResults(all)) {
     for (const p of r.plots ?? []) files.set(new URL(`${p.name}.svg`, PLOTS), renderPlot(p));
   }

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { formatMarkdown } from "./fmt_markdown.ts";
 const ROOT = new URL("..", import.meta.url);
 
 const HEAD = `# Third-party notices
@@ -60,23 +61,7 @@ async function render(): Promise<string> {
     const name = key.slice(0, at), version = key.slice(at + 1).split("_")[0];
     rows.push(`| ${name} | ${version} | ${await packageLicense(name, version)} |`);
   }
-  return await formatMarkdown(HEAD + rows.join("\n") + "\n");
-}
-
-/** deno fmt's Markdown, so the file passes `deno fmt --check` as written. */
-async function formatMarkdown(text: string): Promise<string> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["fmt", "--ext", "md", "-"],
-    cwd: ROOT,
-    stdin: "piped",
-    stdout: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(text));
-  await writer.close();
-  const out = await child.output();
-  if (!out.success) throw new Error("Cannot format the notices: deno fmt failed");
-  return new TextDecoder().decode(out.stdout);
+  return await formatMarkdown(HEAD + rows.join("\n") + "\n", ROOT);
 }
 
 if (import.meta.main) {
