@@ -110,14 +110,16 @@ const esc = (s: string) =>
 
 /** A horizontal bar chart, one bar per label, with an optional dashed goal line. */
 export function renderPlot(p: ResultPlot): string {
-  const rowH = 26, left = 300, width = 760, top = 40, plotW = width - left - 70;
+  const label = (b: ResultPlot["bars"][number]) => b.group ? `${b.group} · ${b.label}` : b.label;
+  // About 7 px a character at 13 px sans-serif: the longest label decides the margin.
+  const left = 16 + 7 * Math.max(...p.bars.map((b) => label(b).length));
+  const rowH = 26, plotW = 420, width = left + plotW + 90, top = 40;
   const max = Math.max(...p.bars.map((b) => b.value), p.goal?.value ?? 0) * 1.05 || 1;
   const x = (v: number) => left + (v / max) * plotW;
   const height = top + p.bars.length * rowH + 30;
   const bars = p.bars.map((b, i) => {
     const y = top + i * rowH;
-    const label = b.group ? `${b.group} · ${b.label}` : b.label;
-    return `<text x="${left - 8}" y="${y + 17}" text-anchor="end">${esc(label)}</text>` +
+    return `<text x="${left - 8}" y="${y + 17}" text-anchor="end">${esc(label(b))}</text>` +
       `<rect x="${left}" y="${y + 4}" width="${(x(b.value) - left).toFixed(1)}" height="${
         rowH - 8
       }" fill="#4878a8"/>` +
