@@ -14,6 +14,7 @@
  * @module
  */
 import { sniffImageFormat } from "../../src/image/sniff.ts";
+import { mulberry32 } from "../../src/graph/weights.ts";
 
 /** One fuzz case. */
 export interface FuzzCase {
@@ -32,17 +33,8 @@ export interface FuzzCase {
   mustSucceed: boolean;
 }
 
-/** mulberry32: a small seeded PRNG. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A small seeded PRNG (mulberry32, the synthetic weights' own) so "random" tests repeat. */
+export const prng = mulberry32;
 
 type Random = () => number;
 const int = (r: Random, n: number) => Math.floor(r() * n);

@@ -6,6 +6,7 @@
  */
 import { AssertionError } from "node:assert/strict";
 import type { DecodedImage } from "../../src/image/mod.ts";
+import { mulberry32 } from "../../src/graph/weights.ts";
 
 const FIXTURES = new URL("../fixtures/", import.meta.url);
 
@@ -14,17 +15,8 @@ export function fixture(name: string): Promise<Uint8Array> {
   return Deno.readFile(new URL(name, FIXTURES));
 }
 
-/** A small fast PRNG (mulberry32) so "random" tests are the same on every run. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A small seeded PRNG (mulberry32, the synthetic weights' own) so "random" tests repeat. */
+export const rng = mulberry32;
 
 /** A width x height image of random RGBA bytes. */
 export function randomImage(width: number, height: number, random: () => number): DecodedImage {
