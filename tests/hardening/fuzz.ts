@@ -12,6 +12,7 @@
  * deno task fuzz                                  # 20,000 cases, seed 1, and the HTTP corpus
  * deno task fuzz --cases 5000 --seed 7 --concurrency 8 --max-pixels 40mp --no-http
  * deno task fuzz --images                         # the hostile image corpus at full size
+ * deno task fuzz --cases 0 --model models/alexnet-synthetic-int8.onnx   # HTTP corpus, int8
  * ```
  *
  * @module
@@ -41,6 +42,8 @@ export interface FuzzServerOptions {
   log?: (line: string) => void;
   /** Also send the HTTP hostile corpus, at these sizes (default: not). */
   http?: { batch: number; empties: number; slowClients: number; slowHeaderMs: number };
+  /** Serve this model (an ONNX file with its manifest beside it) instead of the tiny one. */
+  model?: { path: string; name: string };
 }
 
 /** What {@linkcode fuzzServer} saw. */
@@ -63,10 +66,24 @@ export interface FuzzServerReport {
   errorLines: string[];
   /** The HTTP corpus's cases, when sent. */
   http?: HttpCaseResult[];
+  /** A normal /predict on the idle server before the HTTP corpus, median of 5, in ms. */
+  idleMs?: number;
+}
+
+/** Median of 5 normal /predict round trips on the idle server, in ms. */
+async function idleLatency(url: string, photo: Uint8Array<ArrayBuffer>): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const t0 = performance.now();
+    const res = await fetch(`${url}/predict`, { method: "POST", body: photo });
+    await res.body?.cancel();
+    times.push(performance.now() - t0);
+  }
+  return Math.round(times.sort((a, b) => a - b)[2]);
 }
 
 /**
- * Starts a server on the tiny model, fuzzes it, stops it.
+ * Starts a server on the tiny model (or `options.model`), fuzzes it, stops it.
  *
  * @example
  * ```ts
@@ -78,7 +95,7 @@ export async function fuzzServer(options: FuzzServerOptions): Promise<FuzzServer
   const server = await startServer({
     args: [
       "--model",
-      tiny.model,
+      options.model?.path ?? tiny.model,
       "--threads",
       "1",
       "--log-level",
@@ -103,10 +120,12 @@ export async function fuzzServer(options: FuzzServerOptions): Promise<FuzzServer
         options.log?.(`${done} cases, server RSS ${(rss / MiB).toFixed(0)} MiB`);
       },
     });
+    const photo = await fixture("camera_gray.jpg");
+    const idleMs = options.http && await idleLatency(server.url, photo);
     const http = options.http && await runHttpCorpus({
       url: server.url,
-      model: "tiny-user-model",
-      photo: await fixture("camera_gray.jpg"),
+      model: options.model?.name ?? "tiny-user-model",
+      photo,
       tinyImage: encodePng({ width: 1, height: 1, channels: 3, data: new Uint8Array(3) }),
       bodyReadMs: 5_000, // the server's default --body-read-timeout
       ...options.http,
@@ -127,6 +146,7 @@ export async function fuzzServer(options: FuzzServerOptions): Promise<FuzzServer
       exitCode,
       errorLines: errorLines.slice(0, 20),
       http: http || undefined,
+      idleMs: idleMs || undefined,
     };
   } finally {
     if (server.alive()) await server.stop("SIGKILL");
@@ -146,6 +166,7 @@ if (import.meta.main) {
       "rss-limit": { type: "string", default: "1024" },
       "no-http": { type: "boolean", default: false },
       images: { type: "boolean", default: false },
+      model: { type: "string" },
     },
   });
   if (values.images) {
@@ -163,6 +184,12 @@ if (import.meta.main) {
     maxPixels: values["max-pixels"]!,
     maxBodyBytes: Number(values["max-body"]),
     log: (line) => console.error(line),
+    model: values.model
+      ? {
+        path: values.model,
+        name: JSON.parse(await Deno.readTextFile(values.model.replace(/\.onnx$/, ".json"))).name,
+      }
+      : undefined,
     // The hostile report's sizes: 10 MB of 1x1 images, 300,000 empty elements, 32 slow clients.
     http: values["no-http"]
       ? undefined
