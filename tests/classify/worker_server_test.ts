@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
 import { createLogger } from "../../src/log.ts";
 import { parseConfig } from "../../src/config.ts";
-import type { Manifest } from "../../src/model/manifest.ts";
 import { LOCAL_PROFILE, type Platform } from "../../src/platform/mod.ts";
 import { createServer } from "../../src/server.ts";
-import { buildQOperatorAlexNet } from "../model/_qoperator_models.ts";
+import { writeQOperatorModel } from "../model/_qoperator_models.ts";
 import { fixture, writeTinyModel } from "../_helpers.ts";
 
 const t = { sanitizeOps: false, sanitizeResources: false };
@@ -29,36 +28,12 @@ Deno.test({
     "a QOperator int8 model's rewrite, at info level",
   ...t,
   async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "alexnet-edge-qop-" });
-    const m = await buildQOperatorAlexNet({
-      inputSize: 67,
-      convDivisor: 8,
-      fcWidth: 256,
-      classes: 100,
-    });
-    const manifest: Manifest = {
+    const { dir, model } = await writeQOperatorModel({
       name: "qoperator-test",
-      model: "qop.onnx",
-      precision: "int8",
-      input: { name: "data_0" },
-      output: { name: "softmaxout_1", kind: "probabilities" },
-      preprocessing: {
-        width: 67,
-        height: 67,
-        resize: { mode: "direct" },
-        channelOrder: "RGB",
-        scale: 1,
-        mean: [128, 128, 128],
-        std: [1, 1, 1],
-      },
-      labels: "labels.txt",
-      provenance: { kind: "user", source: "tests/classify/worker_server_test.ts" },
-    };
-    await Deno.writeFile(`${dir}/qop.onnx`, m.bytes);
-    await Deno.writeTextFile(`${dir}/qop.json`, JSON.stringify(manifest));
-    const labels = Array.from({ length: 100 }, (_, i) => `class ${i}`);
-    await Deno.writeTextFile(`${dir}/labels.txt`, labels.join("\n") + "\n");
-    const { server, lines } = await serve(`${dir}/qop.onnx`);
+      classes: 100,
+      prefix: "alexnet-edge-qop-",
+    });
+    const { server, lines } = await serve(model);
     assert.ok(lines.some((l) => /one dedicated Worker/.test(String(l.msg))), "in a Worker");
     const rewrite = lines.find((l) =>
       String(l.msg).includes("QOperator int8 model rewritten to QDQ for our int8 kernels")
@@ -69,6 +44,7 @@ Deno.test({
     const res = await server.fetch(predict(await fixture("chelsea.jpg")));
     assert.equal(res.status, 200);
     await server.state.classifier?.release();
+    await Deno.remove(dir, { recursive: true });
   },
 });
 

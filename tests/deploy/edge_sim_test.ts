@@ -7,10 +7,9 @@
  */
 import assert from "node:assert/strict";
 import { formatReport, runEdgeSim } from "../../bench/edge_sim.ts";
-import { ZOO_PREPROCESSING } from "../../src/model/zoo.ts";
 import { EDGE_PROFILES, PROFILES } from "../../src/platform/mod.ts";
 import { writeTinyModel } from "../_helpers.ts";
-import { buildQOperatorAlexNet } from "../model/_qoperator_models.ts";
+import { writeQOperatorModel } from "../model/_qoperator_models.ts";
 
 const tiny = await writeTinyModel();
 
@@ -81,33 +80,12 @@ Deno.test({
   async fn() {
     // A small model of bvlcalexnet-12-int8's structure; the estimate for the real one is
     // platform_test.ts's (it fits 256 MB on our kernels only).
-    const m = await buildQOperatorAlexNet({
-      inputSize: 67,
-      convDivisor: 8,
-      fcWidth: 256,
+    const { dir, model } = await writeQOperatorModel({
+      name: "qoperator-test-int8",
       classes: 100,
+      prefix: "alexnet-edge-qop-",
     });
-    const dir = await Deno.makeTempDir({ prefix: "alexnet-edge-qop-" });
-    await Deno.writeFile(`${dir}/qop.onnx`, m.bytes);
-    await Deno.writeTextFile(
-      `${dir}/labels.txt`,
-      Array.from({ length: 100 }, (_, i) => `class ${i}`).join("\n") + "\n",
-    );
-    await Deno.writeTextFile(
-      `${dir}/qop.json`,
-      JSON.stringify({
-        name: "qoperator-test-int8",
-        model: "qop.onnx",
-        input: { name: "data_0" },
-        output: { name: "softmaxout_1", kind: "probabilities" },
-        // The zoo's preprocessing at the test model's 67 x 67 input.
-        preprocessing: { ...ZOO_PREPROCESSING, width: 67, height: 67 },
-        labels: "labels.txt",
-        precision: "int8",
-        provenance: { kind: "user", source: "tests/model/_qoperator_models.ts" },
-      }),
-    );
-    const report = await runEdgeSim({ profile: "supabase", model: `${dir}/qop.onnx`, requests: 3 });
+    const report = await runEdgeSim({ profile: "supabase", model, requests: 3 });
     const why = `\n${formatReport(report)}\n${report.log.join("\n")}`;
     assert.ok(report.predictOk, `/predict failed${why}`);
     assert.ok(

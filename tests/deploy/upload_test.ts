@@ -13,8 +13,7 @@ import {
   uploadSet,
 } from "../../deploy/upload_set.ts";
 import { EDGE_PROFILES } from "../../src/platform/mod.ts";
-import { ZOO_PREPROCESSING } from "../../src/model/zoo.ts";
-import { buildQOperatorAlexNet } from "../model/_qoperator_models.ts";
+import { writeQOperatorModel } from "../model/_qoperator_models.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 const hasGit = await new Deno.Command("git", { args: ["--version"], stdout: "null" }).output()
@@ -131,33 +130,12 @@ Deno.test("Netlify's and Supabase's sets are the function's static imports, the 
  * A small int8 model of the zoo's QOperator structure: served on our int8 kernels, so the
  * kernels' WebAssembly must reach the server (the JPEG decoder's too: the image is a JPEG).
  */
-async function writeInt8Model(): Promise<{ dir: string; model: string }> {
-  const m = await buildQOperatorAlexNet({
-    inputSize: 67,
-    convDivisor: 8,
-    fcWidth: 256,
+function writeInt8Model(): Promise<{ dir: string; model: string }> {
+  return writeQOperatorModel({
+    name: "upload-test-int8",
     classes: 10,
+    prefix: "alexnet-edge-upload-",
   });
-  const dir = await Deno.makeTempDir({ prefix: "alexnet-edge-upload-" });
-  await Deno.writeFile(`${dir}/qop.onnx`, m.bytes);
-  await Deno.writeTextFile(
-    `${dir}/labels.txt`,
-    Array.from({ length: 10 }, (_, i) => `class ${i}`).join("\n") + "\n",
-  );
-  await Deno.writeTextFile(
-    `${dir}/qop.json`,
-    JSON.stringify({
-      name: "upload-test-int8",
-      model: "qop.onnx",
-      input: { name: "data_0" },
-      output: { name: "softmaxout_1", kind: "probabilities" },
-      preprocessing: { ...ZOO_PREPROCESSING, width: 67, height: 67 },
-      labels: "labels.txt",
-      precision: "int8",
-      provenance: { kind: "user", source: "tests/model/_qoperator_models.ts" },
-    }),
-  );
-  return { dir, model: `${dir}/qop.onnx` };
 }
 
 const int8 = await writeInt8Model();

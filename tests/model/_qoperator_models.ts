@@ -29,6 +29,7 @@ import {
 } from "../../src/graph/onnx.ts";
 import { onnx } from "../../src/graph/onnx.ts";
 import { heUniform, mulberry32 } from "../../src/graph/weights.ts";
+import { ZOO_PREPROCESSING } from "../../src/model/zoo.ts";
 
 type Tensor = onnxProto.onnx.ITensorProto;
 const DT = onnx.TensorProto.DataType;
@@ -387,4 +388,34 @@ export async function buildQOperatorAlexNet(
     },
   })).finish();
   return { bytes, float, dims, input };
+}
+
+/**
+ * A small QOperator AlexNet (67 x 67 input, the zoo's preprocessing at that size) written to a
+ * fresh temp folder with its manifest and labels, ready for `--model`: served on our int8
+ * kernels.
+ */
+export async function writeQOperatorModel(
+  options: { name: string; classes: number; prefix: string },
+): Promise<{ dir: string; model: string }> {
+  const { name, classes, prefix } = options;
+  const m = await buildQOperatorAlexNet({ inputSize: 67, convDivisor: 8, fcWidth: 256, classes });
+  const dir = await Deno.makeTempDir({ prefix });
+  await Deno.writeFile(`${dir}/qop.onnx`, m.bytes);
+  const labels = Array.from({ length: classes }, (_, i) => `class ${i}`);
+  await Deno.writeTextFile(`${dir}/labels.txt`, labels.join("\n") + "\n");
+  await Deno.writeTextFile(
+    `${dir}/qop.json`,
+    JSON.stringify({
+      name,
+      model: "qop.onnx",
+      input: { name: "data_0" },
+      output: { name: "softmaxout_1", kind: "probabilities" },
+      preprocessing: { ...ZOO_PREPROCESSING, width: 67, height: 67 },
+      labels: "labels.txt",
+      precision: "int8",
+      provenance: { kind: "user", source: "tests/model/_qoperator_models.ts" },
+    }),
+  );
+  return { dir, model: `${dir}/qop.onnx` };
 }
