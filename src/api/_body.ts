@@ -22,6 +22,8 @@ export interface ReadBodyOptions {
   declared?: number;
   /** Aborts the read with its reason (the request's deadline, a client that left). */
   signal?: AbortSignal;
+  /** Sees each chunk as it arrives; what it throws ends the read (a route's streaming check). */
+  onChunk?: (chunk: Uint8Array) => void;
 }
 
 /** The 413 of a body over `maxBytes`. */
@@ -53,7 +55,7 @@ export async function readBody(
   body: ReadableStream<Uint8Array>,
   options: ReadBodyOptions,
 ): Promise<Uint8Array> {
-  const { maxBytes, idleMs, totalMs, declared, signal } = options;
+  const { maxBytes, idleMs, totalMs, declared, signal, onChunk } = options;
   signal?.throwIfAborted();
   if (declared !== undefined && declared > maxBytes) throw tooLarge(maxBytes);
   const reader = body.getReader();
@@ -83,6 +85,12 @@ export async function readBody(
       if (size + value.length > maxBytes) {
         cancel(tooLarge(maxBytes));
         throw tooLarge(maxBytes);
+      }
+      try {
+        onChunk?.(value);
+      } catch (e) {
+        cancel(e);
+        throw e;
       }
       if (size + value.length > buffer.length) {
         const grown = new Uint8Array(

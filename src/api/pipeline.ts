@@ -5,8 +5,10 @@
  *
  * 1. read body: at most `maxReaders` bodies stream in at once, each within
  *    `--max-body` bytes, `--body-idle-timeout` between chunks and
- *    `--body-read-timeout` for the whole (413, 408); then the route parses it
- *    and checks everything that needs no decoding (400, 413 over `--max-batch`).
+ *    `--body-read-timeout` for the whole (413, 408), and the route's `scan`
+ *    sees each chunk (a batch over `--max-batch` is refused as it arrives);
+ *    then the route parses it and checks everything that needs no decoding
+ *    (400, 413 over `--max-batch`).
  * 2. admit: a place among `--max-queue`, shared by all these routes (503
  *    `overloaded` with Retry-After when none is free).
  * 3. decode and preprocess, through the classifier (off the server's thread
@@ -70,6 +72,11 @@ export interface Job {
  * preprocesses; `run` runs the model in a lane.
  */
 export interface Steps<R, P, O> {
+  /**
+   * A check of the body while it streams in (counts, not parsing): called with
+   * each chunk, it throws to refuse the request before the rest is read.
+   */
+  scan?(job: Job): (chunk: Uint8Array) => void;
   /** The request out of its body, checked; throws 400/413/415 `ClassifierError`s. */
   parse(body: Uint8Array, c: Context, job: Job): R | Promise<R>;
   /** Decode and preprocess (through the classifier). */
@@ -143,7 +150,7 @@ export class Pipeline {
     try {
       // 1. read body, parse and check it (a full queue is refused before a byte is read)
       if (this.#queue.held >= this.#queue.size) throw this.#overloaded();
-      const body = await this.#read(c, signal);
+      const body = await this.#read(c, signal, steps.scan?.(job));
       const request = await steps.parse(body, c, job);
       // 2. admit
       const release = this.#queue.tryTake();
@@ -172,7 +179,11 @@ export class Pipeline {
     }
   }
 
-  async #read(c: Context, signal?: AbortSignal): Promise<Uint8Array> {
+  async #read(
+    c: Context,
+    signal?: AbortSignal,
+    onChunk?: (chunk: Uint8Array) => void,
+  ): Promise<Uint8Array> {
     const body = c.req.raw.body;
     if (!body) return new Uint8Array(0);
     const release = this.#readers.tryTake();
@@ -192,6 +203,7 @@ export class Pipeline {
         totalMs: this.#readMs,
         declared: header && /^\d+$/.test(header) ? Number(header) : undefined,
         signal,
+        onChunk,
       });
     } finally {
       release();

@@ -411,10 +411,17 @@ Deno.test({
         /elements/,
       ],
       [
+        // Counted as they stream in: more strings than --max-batch is refused before parsing.
         "strings as FP32",
         jsonRequest({ inputs: [fp32({ data: data.map(String) })] }),
+        413,
+        /more than 16 strings.*FP32 data are numbers/,
+      ],
+      [
+        "a few strings as FP32",
+        jsonRequest({ inputs: [fp32({ data: [...data.slice(0, -2), "1", "2"] })] }),
         400,
-        /number/,
+        /data\[150526\] is not a number/,
       ],
       ["nested too deep", jsonRequest({ inputs: [fp32({ shape: [1], data: [[1]] })] }), 400],
       [

@@ -443,3 +443,26 @@ Deno.test({
     assert.equal((await app.request("/predict", image(photo))).status, 200);
   },
 });
+
+Deno.test({
+  name: "a /v2 JSON batch over --max-batch is refused while it streams in, before the body ends",
+  ...t,
+  async fn() {
+    const { classifier: real } = await tinyModel();
+    const g = gated(real);
+    g.open();
+    // The idle timeout would answer 408 if the refusal waited for the (never ending) body.
+    const app = await appOver(g.classifier, { maxBatch: 4, bodyIdleTimeoutMs: 60_000 });
+    const head = JSON.stringify({
+      inputs: [{ name: "x", datatype: "BYTES", shape: [5], data: ["a", "b", "c", "d", "e"] }],
+    });
+    const res = await app.request(INFER, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: slowBody(new TextEncoder().encode(head.slice(0, -3))) as never,
+    });
+    assert.equal(res.status, 413);
+    assert.match((await errorOf(res)).message, /more than 4 strings/);
+    assert.deepEqual(g.counts, { runs: 0, tensorRuns: 0, prepares: 0 });
+  },
+});
