@@ -27,6 +27,8 @@ const ORDER = [
   "decode",
   "jpeg-decoders",
   "hostile",
+  "hostile-images",
+  "hostile-http",
   "edge",
   "deploy",
   "qoperator",

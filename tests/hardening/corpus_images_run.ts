@@ -32,6 +32,8 @@ export interface ImageCorpusLimits {
   caseLimitS?: number;
   /** Most MiB the server's peak RSS may grow over idle (default 150). */
   rssGrowthMiB?: number;
+  /** Serve this ONNX file (its manifest beside it) instead of the tiny test model. */
+  model?: string;
 }
 
 async function post(url: string, bytes: Uint8Array): Promise<{ status: number; body: string }> {
@@ -50,8 +52,8 @@ async function timed<T>(f: () => Promise<T>): Promise<[T, number]> {
 }
 
 /**
- * Starts a server on the tiny model with default limits, sends every full-size case, and
- * returns the answers and what broke.
+ * Starts a server on the tiny model (or `limits.model`) with default limits, sends every
+ * full-size case, and returns the answers and what broke.
  */
 export async function runImageCorpus(
   limits: ImageCorpusLimits = {},
@@ -66,7 +68,9 @@ export async function runImageCorpus(
 > {
   const { caseLimitS = 1, rssGrowthMiB = 150 } = limits;
   const tiny = await writeTinyModel(64, 48);
-  const server = await startServer({ args: ["--model", tiny.model, "--log-level", "warn"] });
+  const server = await startServer({
+    args: ["--model", limits.model ?? tiny.model, "--log-level", "warn"],
+  });
   const photo = await Deno.readFile(new URL("../fixtures/chelsea.jpg", import.meta.url));
   const failures: string[] = [];
   const answers: CorpusAnswer[] = [];

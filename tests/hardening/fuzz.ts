@@ -23,7 +23,8 @@ import { fixture, writeTinyModel } from "../_helpers.ts";
 import { type HttpCaseResult, runHttpCorpus } from "./_http_corpus.ts";
 import { generateCases, loadCorpus, runFuzz } from "./_fuzz.ts";
 import { startServer } from "./_server.ts";
-import { runImageCorpus } from "./corpus_images_run.ts";
+import { type CorpusAnswer, runImageCorpus } from "./corpus_images_run.ts";
+import { type ResultTable, writeResult } from "../../bench/_results.ts";
 
 const MiB = 1024 * 1024;
 
@@ -167,12 +168,14 @@ if (import.meta.main) {
       "no-http": { type: "boolean", default: false },
       images: { type: "boolean", default: false },
       model: { type: "string" },
+      write: { type: "boolean", default: false },
     },
   });
   if (values.images) {
     // corpus_images_run.ts: every case a 4xx or 200 within 1 s, RSS growth under 150 MiB.
-    const report = await runImageCorpus();
+    const report = await runImageCorpus({ model: values.model });
     console.log(JSON.stringify(report, null, 2));
+    if (values.write) console.error(`wrote ${await writeImageResult(report, values.model)}`);
     console.error(report.failures.length ? `FAIL: ${report.failures.join("; ")}` : "OK");
     Deno.exit(report.failures.length ? 1 : 0);
   }
@@ -199,6 +202,9 @@ if (import.meta.main) {
     r.normal !== 200 || r.statuses.some((s) => !r.allowed.includes(s))
   );
   console.log(JSON.stringify(report, null, 2));
+  if (values.write && report.http) {
+    console.error(`wrote ${await writeHttpResult(report, values.model, Number(values.cases))}`);
+  }
   const failures = [
     report.violationCount > 0 && `${report.violationCount} broken rules`,
     !report.stayedUp && "the server went down",
@@ -215,4 +221,78 @@ if (import.meta.main) {
       }, peak RSS ${report.rssPeakMiB} MiB (limit ${rssLimit} MiB)`,
   );
   Deno.exit(failures.length ? 1 : 0);
+}
+
+function ratio(ms: number, idle: number): string {
+  return `${(ms / idle).toFixed(1)}×`;
+}
+
+function modelLabel(model?: string): string {
+  return model ?? "the tiny test model";
+}
+
+/** The image corpus's run as bench/results/hostile-images-<date>.json (BENCHMARKS.md). */
+function writeImageResult(
+  report: Awaited<ReturnType<typeof runImageCorpus>>,
+  model?: string,
+): Promise<string> {
+  const { answers, idleMs, rssIdleMiB, rssPeakMiB, failures } = report;
+  const table: ResultTable = {
+    caption: `Each case POSTed to /predict with a normal photo beside it (idle ${idleMs} ms)`,
+    columns: ["case", "bytes", "answer", "time", "photo beside it", "vs idle"],
+    rows: answers.map((a: CorpusAnswer) => [
+      a.case,
+      a.bytes,
+      a.code ? `${a.status} ${a.code}` : String(a.status),
+      `${a.ms} ms`,
+      `${a.besideMs} ms`,
+      ratio(a.besideMs, idleMs),
+    ]),
+  };
+  return writeResult({
+    bench: "hostile-images",
+    title: "Hostile input: the image corpus",
+    command: `deno task fuzz --images${model ? ` --model ${model}` : ""} --write`,
+    notes: [
+      `The full-size hostile image corpus (tests/hardening/corpus_images.ts) against a server on ${
+        modelLabel(model)
+      } with default flags. Goals (issue [hostile]): every case a 4xx or 200 within 1 s, the photo ` +
+      "beside it within 2× its idle latency, server RSS at most 150 MB over idle.",
+      `Server RSS ${rssIdleMiB} MiB idle, ${rssPeakMiB} MiB peak. ${
+        failures.length ? `Missed: ${failures.join("; ")}.` : "Every goal held."
+      }`,
+    ],
+    tables: [table],
+  });
+}
+
+/** The HTTP corpus's run as bench/results/hostile-http-<date>.json (BENCHMARKS.md). */
+function writeHttpResult(report: FuzzServerReport, model: string | undefined, cases: number) {
+  const idle = report.idleMs ?? NaN;
+  const table: ResultTable = {
+    caption: `Each case sent with a normal /predict beside it (idle ${idle} ms, median of 5)`,
+    columns: ["case", "answers", "case took", "/predict beside it", "vs idle"],
+    rows: (report.http ?? []).map((r) => {
+      const counts = new Map<string, number>();
+      for (const s of r.statuses) counts.set(s, (counts.get(s) ?? 0) + 1);
+      const answers = [...counts].map(([s, n]) => n > 1 ? `${n}× ${s}` : s).join(", ");
+      return [r.name, answers, `${r.ms} ms`, `${r.normalMs} ms`, ratio(r.normalMs, idle)];
+    }),
+  };
+  const worst = Math.max(...(report.http ?? []).map((r) => r.normalMs / idle));
+  return writeResult({
+    bench: "hostile-http",
+    title: "Hostile input: the HTTP corpus",
+    command: `deno task fuzz --cases ${cases}${model ? ` --model ${model}` : ""} --write`,
+    notes: [
+      `The HTTP hostile corpus (tests/hardening/_http_corpus.ts) at full size: 136,000 1×1 images ` +
+      "in one BYTES batch (10 MB), 300,000 empty elements, 32 stalled or trickled bodies, 32 " +
+      `slow-header clients, against a server on ${modelLabel(model)} with one inference thread.`,
+      `Goal (issue [hostile]): a normal /predict beside each case within 2× its idle latency; ` +
+      `worst here ${worst.toFixed(1)}×. Server RSS ${report.rssStartMiB} MiB at start, ` +
+      `${report.rssPeakMiB} MiB peak. Slow-header clients stay connected: Deno.serve has no ` +
+      "header timeout, a proxy in front must cut them (docs/security.md).",
+    ],
+    tables: [table],
+  });
 }
