@@ -5,9 +5,10 @@
  *
  * JPEGs go through the fast decoder (`jpeg_fast.ts`), which can decode at 1/2,
  * 1/4 or 1/8 scale when the caller says what the image is for (`fitFor`); a
- * JPEG it does not support falls back to the full decoder. PNGs stay on the
- * full decoder: a TypeScript unfilter over the native inflate measured 0.7x of its
- * speed on a 12-megapixel PNG and was removed (BENCHMARKS.md, "Decode").
+ * JPEG it does not support falls back to the full decoder. PNGs given `fitFor` go
+ * through the streaming decoder (`png_stream.ts`) when a 1/2, 1/4 or 1/8 box mean
+ * still fits: it holds two scanlines and the reduced output instead of the whole
+ * image. Full-size PNGs stay on imagescript's decoder (faster at full size).
  *
  * Every failure becomes a {@linkcode ClassifierError} with a message safe to
  * show a user; the decoder's own error is kept as `cause` for the log.
@@ -37,6 +38,7 @@ import {
   type JpegScale,
   largestJpegScale,
 } from "./jpeg_fast.ts";
+import { decodePngStream, type PngScale } from "./png_stream.ts";
 import type { PreprocessSpec } from "./preprocess_spec.ts";
 import { applyOrientation, isOrientation, type Orientation } from "./orientation.ts";
 import { _describeUnsupported, type ImageFormat, sniffImageFormat } from "./sniff.ts";
@@ -75,17 +77,20 @@ export interface DecodeOptions {
    * The preprocessing the image is decoded for. A JPEG is then decoded at the
    * smallest DCT scale (1/8, 1/4 or 1/2) that keeps it
    * {@linkcode MIN_REDUCTION_MARGIN} times the resize target (shorter side vs
-   * `resize.size`, or both sides vs the input size for `direct`); the result
-   * carries a `reduction` so `preprocess` resizes it as if from the
-   * full-size picture. Without it JPEGs decode at full size.
+   * `resize.size`, or both sides vs the input size for `direct`), and a PNG at
+   * the smallest box-mean scale chosen the same way; the result carries a
+   * `reduction` so `preprocess` resizes it as if from the full-size picture.
+   * Without it JPEGs and PNGs decode at full size.
    */
   fitFor?: PreprocessSpec;
   /**
    * `"fast"` (default): JPEGs through the fast decoder, falling back to the full
-   * one for what it does not support. `"full"`: the full decoders only (the
-   * reference the fast path is tested against).
+   * one for what it does not support, and reduced PNGs through the streaming one.
+   * `"full"`: the full decoders only (the reference the fast path is tested against).
    */
   decoder?: "fast" | "full";
+  /** Checked between steps of the PNG streaming decoder: once aborted, it stops with the reason. */
+  signal?: AbortSignal;
 }
 
 const NAMES: Record<ImageFormat, string> = {
@@ -228,6 +233,14 @@ export function jpegScaleFor(
   });
 }
 
+/**
+ * The box-mean scale for a `width` x `height` PNG preprocessed by `spec`: chosen as
+ * {@linkcode jpegScaleFor} chooses a JPEG's (PNGs carry no orientation).
+ */
+export function pngScaleFor(width: number, height: number, spec: PreprocessSpec): PngScale {
+  return jpegScaleFor(width, height, 1, spec);
+}
+
 function failureReason(bytes: Uint8Array, format: ImageFormat): string {
   const name = NAMES[format];
   return hasEndMarker(bytes, format)
@@ -302,7 +315,7 @@ export async function decodeImage(
   bytes: Uint8Array,
   options: DecodeOptions = {},
 ): Promise<DecodedImage> {
-  const { maxPixels = DEFAULT_MAX_PIXELS, fitFor, decoder = "fast" } = options;
+  const { maxPixels = DEFAULT_MAX_PIXELS, fitFor, decoder = "fast", signal } = options;
   const { maxBytes = DEFAULT_BYTES_PER_PIXEL * maxPixels } = options;
   const format = sniffImageFormat(bytes);
   if (format === null) {
@@ -347,10 +360,14 @@ export async function decodeImage(
   if (format === "jpeg" && decoder === "fast") {
     image = await decodeJpegFastOrNull(bytes, orientation, fitFor, declared);
   }
+  const pngScale = format === "png" && decoder === "fast" && fitFor
+    ? pngScaleFor(declared.width, declared.height, fitFor)
+    : 1;
   try {
+    if (pngScale > 1) image = await decodePngStream(bytes, { scale: pngScale, signal });
     image ??= await DECODERS[format](bytes);
   } catch (cause) {
-    if (cause instanceof ClassifierError) throw cause;
+    if (cause instanceof ClassifierError || cause === signal?.reason) throw cause;
     const reason = failureReason(bytes, format);
     throw new ClassifierError("decode_failed", `Cannot decode image: ${reason}`, { cause });
   }
