@@ -16,7 +16,16 @@
  */
 import type { DecodedImage } from "./decoded_image.ts";
 import { type PngChunks, readPngChunks } from "./_png_chunks.ts";
-import { filterStride, rowBytes, rowConverter, unfilter } from "./_png_rows.ts";
+import {
+  directLayout,
+  filterStride,
+  laneStep,
+  RGBA_LAYOUT,
+  rowBytes,
+  rowConverter,
+  type RowLayout,
+  unfilter,
+} from "./_png_rows.ts";
 
 /** Box sizes a PNG can be reduced by. */
 export type PngScale = 1 | 2 | 4 | 8;
@@ -64,9 +73,12 @@ function passesOf(png: PngChunks): Pass[] {
   }).filter((p) => p.width > 0 && p.height > 0);
 }
 
-/** Where converted RGBA rows go: `rgba` [pass.width, 4] is row `y` of the picture. */
+/**
+ * Where rows go: `row` holds `pass.width` pixels of row `y` of the picture, laid out as
+ * `layout` says (the full-size sink takes only {@linkcode RGBA_LAYOUT}).
+ */
 interface RowSink {
-  put(pass: Pass, y: number, rgba: Uint8Array): void;
+  put(pass: Pass, y: number, row: Uint8Array, layout: RowLayout): void;
   finish(): DecodedImage;
 }
 
@@ -116,14 +128,14 @@ function boxSink(width: number, height: number, f: number, interlaced: boolean):
   const sums = new Uint16Array(outW * 4 * (interlaced ? outH : 1));
   const size = { width, height };
   return {
-    put(pass, y, rgba) {
+    put(pass, y, row, { stride, offsets: [r, g, b, a] }) {
       const base = interlaced ? (y >> shift) * outW * 4 : 0;
-      for (let i = 0, x = pass.x0, s = 0; i < pass.width; i++, x += pass.dx, s += 4) {
+      for (let i = 0, x = pass.x0, s = 0; i < pass.width; i++, x += pass.dx, s += stride) {
         const k = base + ((x >> shift) << 2);
-        sums[k] += rgba[s];
-        sums[k + 1] += rgba[s + 1];
-        sums[k + 2] += rgba[s + 2];
-        sums[k + 3] += rgba[s + 3];
+        sums[k] += row[s + r];
+        sums[k + 1] += row[s + g];
+        sums[k + 2] += row[s + b];
+        sums[k + 3] += a < 0 ? 255 : row[s + a];
       }
       if (interlaced || ((y + 1) % f !== 0 && y !== height - 1)) return;
       const j = y >> shift;
@@ -197,8 +209,10 @@ export async function decodePngStream(
     ? fullSink(png.width, png.height)
     : boxSink(png.width, png.height, scale, png.interlaced);
   const maxBytes = Math.max(...passes.map((p) => p.bytes));
-  const bpp = filterStride(png);
+  const bpp = filterStride(png), step = laneStep(png);
   const convert = rowConverter(png);
+  // Reduced decodes sum straight from the scanline where its layout allows (no RGBA copy).
+  const direct = scale === 1 ? null : directLayout(png);
   let cur = new Uint8Array(maxBytes + 1), prev = new Uint8Array(maxBytes + 1);
   const rgba = new Uint8Array(png.width * 4);
   let p = 0, row = 0, fill = 0;
@@ -211,9 +225,13 @@ export async function decodePngStream(
       [i, fill] = [i + take, fill + take];
       if (fill < pass.bytes + 1) break;
       const line = cur.subarray(1, pass.bytes + 1);
-      unfilter(cur[0], line, prev.subarray(1, pass.bytes + 1), bpp);
-      convert(line, pass.width, rgba);
-      sink.put(pass, pass.y0 + row * pass.dy, rgba.subarray(0, pass.width * 4));
+      unfilter(cur[0], line, prev.subarray(1, pass.bytes + 1), bpp, step);
+      const y = pass.y0 + row * pass.dy;
+      if (direct) sink.put(pass, y, line, direct);
+      else {
+        convert(line, pass.width, rgba);
+        sink.put(pass, y, rgba.subarray(0, pass.width * 4), RGBA_LAYOUT);
+      }
       [cur, prev, fill] = [prev, cur, 0];
       if (++row < pass.height) continue;
       [p, row] = [p + 1, 0];
