@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { decodePng } from "../../src/image/_codecs.ts";
 import { decodePngStream, type PngScale } from "../../src/image/png_stream.ts";
+import { scriptUnfilter, wasmUnfilter } from "../../src/image/_png_unfilter.ts";
 import { reduceByBoxMean } from "../../src/image/_png_reduce_reference.ts";
 import { decodeImage, pngScaleFor } from "../../src/image/decode.ts";
 import { ClassifierError } from "../../src/errors.ts";
@@ -111,7 +112,14 @@ Deno.test("png_stream at scale 1 equals imagescript's decoder on every colour ty
   let n = 0;
   for (const [name, img] of everyKind(sizes, 1)) {
     const bytes = writePng(img);
-    assertSameImage(await decodePngStream(bytes), await decodePng(bytes), name);
+    const expected = await decodePng(bytes);
+    for (const unfilter of ["wasm", "script"] as const) {
+      assertSameImage(
+        await decodePngStream(bytes, { unfilter }),
+        expected,
+        `${name} (${unfilter})`,
+      );
+    }
     n++;
   }
   assert.deepStrictEqual(n, 4 * 2 * (5 * 2 + 2 * 2 + 4 * 2 + 2 + 2));
@@ -125,6 +133,8 @@ Deno.test("png_stream's reduced output equals a box mean over imagescript's full
     for (const f of [2, 4, 8] as PngScale[]) {
       const reduced = await decodePngStream(bytes, { scale: f });
       assertSameImage(reduced, reduceByBoxMean(full, f), `${name} at 1/${f}`);
+      const script = await decodePngStream(bytes, { scale: f, unfilter: "script" });
+      assertSameImage(script, reduced, `${name} at 1/${f} (script)`);
       assert.deepStrictEqual(reduced.reduction, {
         width: img.width,
         height: img.height,
@@ -144,6 +154,40 @@ Deno.test("png_stream's reduced output equals a box mean over imagescript's full
         `${name} at 1/${f}`,
       );
     }
+  }
+});
+
+Deno.test("the decode module's row filters equal the TypeScript reference bit for bit", async () => {
+  const random = rng(12);
+  for (let bpp = 1; bpp <= 8; bpp++) {
+    for (const n of [1, bpp, bpp + 1, 3 * bpp + 2, 257]) {
+      const wasm = (await wasmUnfilter(300, bpp))!;
+      const script = scriptUnfilter(300, bpp, 1);
+      for (let row = 0; row < 40; row++) {
+        if (row === 20) [wasm, script].forEach((r) => r.reset());
+        const raw = new Uint8Array(n).map(() => random() * 256);
+        // Rows of small values too, where Paeth's ties decide.
+        if (row % 3 === 0) raw.forEach((v, i) => (raw[i] = v & 3));
+        const type = row % 5;
+        wasm.raw.set(raw);
+        script.raw.set(raw);
+        const [a, b] = [wasm.unfilter(type, n), script.unfilter(type, n)];
+        assert.deepStrictEqual(a, b, `bpp ${bpp}, ${n} bytes, row ${row}, filter ${type}`);
+      }
+      assert.throws(() => wasm.unfilter(5, n), /bad filter type 5/);
+    }
+  }
+});
+
+Deno.test("16-bit rows unfiltered on their high bytes only keep those bytes exact", () => {
+  const random = rng(13);
+  const [all, high] = [scriptUnfilter(64, 8, 1), scriptUnfilter(64, 8, 2)];
+  for (let row = 0; row < 30; row++) {
+    const raw = new Uint8Array(64).map(() => random() * 256);
+    all.raw.set(raw);
+    high.raw.set(raw);
+    const [a, b] = [all.unfilter(row % 5, 64), high.unfilter(row % 5, 64)];
+    for (let i = 0; i < 64; i += 2) assert.equal(b[i], a[i], `row ${row} byte ${i}`);
   }
 });
 
