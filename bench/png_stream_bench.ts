@@ -7,6 +7,10 @@
  *
  *   deno run --allow-all bench/png_stream_bench.ts [--runs 5] [--write]
  *
+ * A third variant, `full`, is decodeImage without `fitFor`: the streaming decoder at scale 1
+ * (its pixels checked equal to imagescript's). A second table times full-size decodes of RGB
+ * photos from 400x300 to 4000x3000 in this process, interleaved.
+ *
  * Correctness first: for each input both decodes are preprocessed for the model and the
  * tensors compared (mean and max |diff| in 0..1 pixel units). Then each run decodes each input
  * once per variant, each in a fresh process (so RSS is the decode's own), interleaved:
@@ -17,6 +21,8 @@
 import { parseArgs } from "node:util";
 import { cpuUsage } from "node:process";
 import { decodeImage, preprocess } from "../src/image/mod.ts";
+import { decodePng } from "../src/image/_codecs.ts";
+import { decodePngStream } from "../src/image/png_stream.ts";
 import { TORCHVISION_PREPROCESSING } from "../src/model/manifest.ts";
 import { png } from "../tests/hardening/corpus_images.ts";
 import { median, writeResult } from "./_results.ts";
@@ -25,7 +31,13 @@ const spec = TORCHVISION_PREPROCESSING;
 const VARIANTS = {
   old: (b: Uint8Array) => decodeImage(b, { decoder: "full" }),
   new: (b: Uint8Array) => decodeImage(b, { fitFor: spec }),
+  full: (b: Uint8Array) => decodeImage(b),
 } as const;
+const LABELS: Record<Variant, string> = {
+  old: "imagescript, full size",
+  new: "png_stream, fitFor",
+  full: "png_stream, full size",
+};
 type Variant = keyof typeof VARIANTS;
 
 const { values } = parseArgs({
@@ -83,6 +95,9 @@ const photo = (size: string, depth: number, interlace: boolean) => (path: string
     ...["+channel", "-define", "png:color-type=6", "-define", `png:bit-depth=${depth}`],
     ...["-depth", `${depth}`, "-interlace", interlace ? "PNG" : "None", path],
   ]);
+
+const photoRgb = (size: string) => (path: string) =>
+  convert([ROCKET, "-resize", `${size}!`, "-define", "png:color-type=2", path]);
 
 const zeros = (spec: Parameters<typeof png>[0]) => (path: string) =>
   Deno.writeFile(path, png(spec));
@@ -153,12 +168,16 @@ for (const [name, path] of INPUTS) {
   const old = preprocess(await VARIANTS.old(bytes), spec);
   const fresh = preprocess(await VARIANTS.new(bytes), spec);
   checks.set(name, tensorDiff(old, fresh));
+  const [a, b] = [await VARIANTS.old(bytes), await VARIANTS.full(bytes)];
+  if (a.data.length !== b.data.length || a.data.some((v, i) => v !== b.data[i])) {
+    throw new Error(`${name}: the streaming decoder's full-size pixels differ from imagescript's`);
+  }
   console.error(`${name}: tensor |diff| mean ${checks.get(name)!.mean.toFixed(5)}`);
 }
 const costs = new Map<string, Cost[]>();
 for (let r = 0; r < runs; r++) {
   for (const [name, path] of INPUTS) {
-    for (const variant of ["old", "new"] as Variant[]) {
+    for (const variant of ["old", "new", "full"] as Variant[]) {
       const key = `${name}|${variant}`;
       costs.set(key, [...(costs.get(key) ?? []), await once(path, variant)]);
     }
@@ -166,21 +185,57 @@ for (let r = 0; r < runs; r++) {
   console.error(`run ${r + 1}/${runs} done`);
 }
 
+// Full-size speed from small to large, in this process: imagescript and the streaming decoder
+// (decodePngStream at scale 1, what decodeImage uses from PNG_STREAM_MIN_PIXELS), interleaved.
+const SPEED_INPUTS: [string, string][] = [
+  ["RGB 400x300 (coffee.png)", new URL("../tests/fixtures/coffee.png", import.meta.url).pathname],
+  ["RGB 800x600", await made("rgb_800x600.png", photoRgb("800x600"))],
+  ["RGB 1600x1200", await made("rgb_1600x1200.png", photoRgb("1600x1200"))],
+  ["RGB 4000x3000", await made("rgb_4000x3000.png", photoRgb("4000x3000"))],
+];
+const speedRows: (string | number)[][] = [];
+for (const [name, path] of SPEED_INPUTS) {
+  const bytes = await Deno.readFile(path);
+  const reps = bytes.length > 1e6 ? 2 * runs + 1 : 41;
+  const times = { imagescript: [] as number[], stream: [] as number[] };
+  for (let r = 0; r < reps; r++) {
+    let t = performance.now();
+    await decodePng(bytes);
+    times.imagescript.push(performance.now() - t);
+    t = performance.now();
+    await decodePngStream(bytes);
+    times.stream.push(performance.now() - t);
+  }
+  const [a, b] = [median(times.imagescript), median(times.stream)];
+  speedRows.push([name, reps, a.toFixed(1), b.toFixed(1), (a / b).toFixed(2)]);
+}
+const speed = {
+  caption: "Full size, one process, medians of interleaved decodes (ms)",
+  columns: ["input", "decodes each", "imagescript", "png_stream", "speed-up"],
+  rows: speedRows,
+};
+console.log(speed.columns.join(" | "));
+for (const row of speedRows) console.log(row.join(" | "));
+
 const ms = (x: number) => `${Math.round(x)}`;
 const rows = INPUTS.flatMap(([name, path]) => {
   const bytes = Deno.statSync(path).size;
-  return (["old", "new"] as Variant[]).map((variant) => {
+  return (["old", "new", "full"] as Variant[]).map((variant) => {
     const c = costs.get(`${name}|${variant}`)!;
     const d = checks.get(name)!;
     return [
       name,
       bytes.toLocaleString("en-US"),
-      variant === "old" ? "imagescript, full size" : "png_stream, fitFor",
+      LABELS[variant],
       c[0].size,
       ms(median(c.map((x) => x.wall))),
       ms(median(c.map((x) => x.cpu))),
       ms(median(c.map((x) => x.growth))),
-      variant === "old" ? "reference" : `${d.mean.toFixed(4)} / ${d.max.toFixed(4)}`,
+      variant === "new"
+        ? `${d.mean.toFixed(4)} / ${d.max.toFixed(4)}`
+        : variant === "old"
+        ? "reference"
+        : "identical pixels",
     ];
   });
 });
@@ -210,9 +265,12 @@ if (values.write) {
       "and RSS growth as peak VmHWM minus RSS just before the decode (the file already read).",
       "`old` is imagescript's full-size decode (every PNG before); `new` is decodeImage with " +
       "`fitFor` (the model's preprocessing), which picks a 1/8 box mean for all these sizes.",
-      "Tensor |diff|: both decodes preprocessed to 224x224, in 0..1 pixel units.",
+      "Tensor |diff|: both decodes preprocessed to 224x224, in 0..1 pixel units. `full` is " +
+      "decodeImage without `fitFor` (the streaming decoder at scale 1 from 1 MP), checked " +
+      "equal to imagescript's pixels first.",
+      "The second table times full-size decodes in one process, interleaved, from small to large.",
     ],
-    tables: [table],
+    tables: [table, speed],
   });
   console.error(`wrote ${path}`);
 }

@@ -5,10 +5,11 @@
  *
  * JPEGs go through the fast decoder (`jpeg_fast.ts`), which can decode at 1/2,
  * 1/4 or 1/8 scale when the caller says what the image is for (`fitFor`); a
- * JPEG it does not support falls back to the full decoder. PNGs given `fitFor` go
- * through the streaming decoder (`png_stream.ts`) when a 1/2, 1/4 or 1/8 box mean
- * still fits: it holds two scanlines and the reduced output instead of the whole
- * image. Full-size PNGs stay on imagescript's decoder (faster at full size).
+ * JPEG it does not support falls back to the full decoder. PNGs go through the
+ * streaming decoder (`png_stream.ts`) when `fitFor` lets a 1/2, 1/4 or 1/8 box mean
+ * stand for them (it then holds two scanlines and the reduced output, never the whole
+ * image), and at full size from {@linkcode PNG_STREAM_MIN_PIXELS}; smaller PNGs stay on
+ * imagescript's decoder, whose output the streaming one equals bit for bit.
  *
  * Every failure becomes a {@linkcode ClassifierError} with a message safe to
  * show a user; the decoder's own error is kept as `cause` for the log.
@@ -234,6 +235,14 @@ export function jpegScaleFor(
 }
 
 /**
+ * PNGs of this many pixels or more are decoded by the streaming decoder even at full size:
+ * from about half a megapixel it is as fast as imagescript's or faster, and it never holds
+ * the inflated rows beside the output; below, its set-up (a DecompressionStream and a module
+ * instance, about 1.5 ms) costs more than it saves (bench/png_stream_bench.ts, docs/decode.md).
+ */
+export const PNG_STREAM_MIN_PIXELS = 1_000_000;
+
+/**
  * The box-mean scale for a `width` x `height` PNG preprocessed by `spec`: chosen as
  * {@linkcode jpegScaleFor} chooses a JPEG's (PNGs carry no orientation).
  */
@@ -363,8 +372,10 @@ export async function decodeImage(
   const pngScale = format === "png" && decoder === "fast" && fitFor
     ? pngScaleFor(declared.width, declared.height, fitFor)
     : 1;
+  const streamPng = format === "png" && decoder === "fast" &&
+    (pngScale > 1 || declared.width * declared.height >= PNG_STREAM_MIN_PIXELS);
   try {
-    if (pngScale > 1) image = await decodePngStream(bytes, { scale: pngScale, signal });
+    if (streamPng) image = await decodePngStream(bytes, { scale: pngScale, signal });
     image ??= await DECODERS[format](bytes);
   } catch (cause) {
     if (cause instanceof ClassifierError || cause === signal?.reason) throw cause;

@@ -3,7 +3,7 @@ import { decodePng } from "../../src/image/_codecs.ts";
 import { decodePngStream, type PngScale } from "../../src/image/png_stream.ts";
 import { scriptUnfilter, wasmUnfilter } from "../../src/image/_png_unfilter.ts";
 import { reduceByBoxMean } from "../../src/image/_png_reduce_reference.ts";
-import { decodeImage, pngScaleFor } from "../../src/image/decode.ts";
+import { decodeImage, PNG_STREAM_MIN_PIXELS, pngScaleFor } from "../../src/image/decode.ts";
 import { ClassifierError } from "../../src/errors.ts";
 import type { DecodedImage } from "../../src/image/mod.ts";
 import type { PreprocessSpec } from "../../src/image/preprocess_spec.ts";
@@ -346,6 +346,18 @@ Deno.test("decodeImage decodes a large PNG reduced when fitFor allows, equal to 
     (await decodeImage(await fixture("coffee.png"), { fitFor: SPEC })).reduction,
     undefined,
   );
+});
+
+Deno.test("decodeImage decodes a PNG from PNG_STREAM_MIN_PIXELS at full size as imagescript does", async () => {
+  const width = 1000, height = Math.ceil(PNG_STREAM_MIN_PIXELS / width);
+  const img = randomPng({ width, height, bitDepth: 8, colorType: 6, interlaced: true }, rng(14));
+  const bytes = writePng(img);
+  const streamed = await decodeImage(bytes);
+  assert.equal(streamed.reduction, undefined);
+  assertSameImage(streamed, await decodePng(bytes), `${width}x${height}`);
+  // One row fewer: imagescript's own decode (the same pixels, so only the path differs).
+  const small = writePng({ ...img, height: height - 1 });
+  assertSameImage(await decodeImage(small), await decodePng(small), "just under");
 });
 
 Deno.test("decodeImage gives a reduced PNG's broken data the same 422 as the full decoder", async () => {
