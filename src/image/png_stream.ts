@@ -136,7 +136,8 @@ function addBoxes(
   for (let bx = 0, s = 0; bx < outW; bx++) {
     const n = Math.min(width, (bx + 1) << shift) - (bx << shift);
     let sr = 0, sg = 0, sb = 0, sa = a < 0 ? 255 * n : 0;
-    for (let end = s + n * stride; s < end; s += stride) {
+    const end = s + n * stride;
+    for (; s < end; s += stride) {
       sr += row[s + r];
       sg += row[s + g];
       sb += row[s + b];
