@@ -178,7 +178,7 @@ export class Classifier {
       ({ decode, preprocess: prep } = out.timings);
     } else {
       // fitFor lets a large JPEG decode at 1/2..1/8 scale in the DCT domain.
-      const image = await decodeImage(bytes, { maxPixels, fitFor: spec });
+      const image = await decodeImage(bytes, { maxPixels, fitFor: spec, signal });
       signal?.throwIfAborted();
       const t1 = performance.now();
       const tensor = preprocess(image, spec);
@@ -221,7 +221,8 @@ export class Classifier {
       signal?.throwIfAborted();
       return x;
     }
-    const image = await decodeImage(bytes, { maxPixels: options.maxPixels, fitFor: spec });
+    const { maxPixels, signal } = options;
+    const image = await decodeImage(bytes, { maxPixels, fitFor: spec, signal });
     options.signal?.throwIfAborted();
     return preprocess(image, spec);
   }

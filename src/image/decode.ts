@@ -5,9 +5,11 @@
  *
  * JPEGs go through the fast decoder (`jpeg_fast.ts`), which can decode at 1/2,
  * 1/4 or 1/8 scale when the caller says what the image is for (`fitFor`); a
- * JPEG it does not support falls back to the full decoder. PNGs stay on the
- * full decoder: a TypeScript unfilter over the native inflate measured 0.7x of its
- * speed on a 12-megapixel PNG and was removed (BENCHMARKS.md, "Decode").
+ * JPEG it does not support falls back to the full decoder. PNGs go through the
+ * streaming decoder (`png_stream.ts`) when `fitFor` lets a 1/2, 1/4 or 1/8 box mean
+ * stand for them (it then holds two scanlines and the reduced output, never the whole
+ * image), and at full size from {@linkcode PNG_STREAM_MIN_PIXELS}; smaller PNGs stay on
+ * imagescript's decoder, whose output the streaming one equals bit for bit.
  *
  * Every failure becomes a {@linkcode ClassifierError} with a message safe to
  * show a user; the decoder's own error is kept as `cause` for the log.
@@ -37,6 +39,7 @@ import {
   type JpegScale,
   largestJpegScale,
 } from "./jpeg_fast.ts";
+import { decodePngStream, type PngScale } from "./png_stream.ts";
 import type { PreprocessSpec } from "./preprocess_spec.ts";
 import { applyOrientation, isOrientation, type Orientation } from "./orientation.ts";
 import { _describeUnsupported, type ImageFormat, sniffImageFormat } from "./sniff.ts";
@@ -75,17 +78,20 @@ export interface DecodeOptions {
    * The preprocessing the image is decoded for. A JPEG is then decoded at the
    * smallest DCT scale (1/8, 1/4 or 1/2) that keeps it
    * {@linkcode MIN_REDUCTION_MARGIN} times the resize target (shorter side vs
-   * `resize.size`, or both sides vs the input size for `direct`); the result
-   * carries a `reduction` so `preprocess` resizes it as if from the
-   * full-size picture. Without it JPEGs decode at full size.
+   * `resize.size`, or both sides vs the input size for `direct`), and a PNG at
+   * the smallest box-mean scale chosen the same way; the result carries a
+   * `reduction` so `preprocess` resizes it as if from the full-size picture.
+   * Without it JPEGs and PNGs decode at full size.
    */
   fitFor?: PreprocessSpec;
   /**
    * `"fast"` (default): JPEGs through the fast decoder, falling back to the full
-   * one for what it does not support. `"full"`: the full decoders only (the
-   * reference the fast path is tested against).
+   * one for what it does not support, and reduced PNGs through the streaming one.
+   * `"full"`: the full decoders only (the reference the fast path is tested against).
    */
   decoder?: "fast" | "full";
+  /** Checked between steps of the PNG streaming decoder: once aborted, it stops with the reason. */
+  signal?: AbortSignal;
 }
 
 const NAMES: Record<ImageFormat, string> = {
@@ -228,6 +234,22 @@ export function jpegScaleFor(
   });
 }
 
+/**
+ * PNGs of this many pixels or more are decoded by the streaming decoder even at full size:
+ * from about half a megapixel it is as fast as imagescript's or faster, and it never holds
+ * the inflated rows beside the output; below, its set-up (a DecompressionStream and a module
+ * instance, about 1.5 ms) costs more than it saves (bench/png_stream_bench.ts, docs/decode.md).
+ */
+export const PNG_STREAM_MIN_PIXELS = 1_000_000;
+
+/**
+ * The box-mean scale for a `width` x `height` PNG preprocessed by `spec`: chosen as
+ * {@linkcode jpegScaleFor} chooses a JPEG's (PNGs carry no orientation).
+ */
+export function pngScaleFor(width: number, height: number, spec: PreprocessSpec): PngScale {
+  return jpegScaleFor(width, height, 1, spec);
+}
+
 function failureReason(bytes: Uint8Array, format: ImageFormat): string {
   const name = NAMES[format];
   return hasEndMarker(bytes, format)
@@ -302,7 +324,7 @@ export async function decodeImage(
   bytes: Uint8Array,
   options: DecodeOptions = {},
 ): Promise<DecodedImage> {
-  const { maxPixels = DEFAULT_MAX_PIXELS, fitFor, decoder = "fast" } = options;
+  const { maxPixels = DEFAULT_MAX_PIXELS, fitFor, decoder = "fast", signal } = options;
   const { maxBytes = DEFAULT_BYTES_PER_PIXEL * maxPixels } = options;
   const format = sniffImageFormat(bytes);
   if (format === null) {
@@ -347,10 +369,16 @@ export async function decodeImage(
   if (format === "jpeg" && decoder === "fast") {
     image = await decodeJpegFastOrNull(bytes, orientation, fitFor, declared);
   }
+  const pngScale = format === "png" && decoder === "fast" && fitFor
+    ? pngScaleFor(declared.width, declared.height, fitFor)
+    : 1;
+  const streamPng = format === "png" && decoder === "fast" &&
+    (pngScale > 1 || declared.width * declared.height >= PNG_STREAM_MIN_PIXELS);
   try {
+    if (streamPng) image = await decodePngStream(bytes, { scale: pngScale, signal });
     image ??= await DECODERS[format](bytes);
   } catch (cause) {
-    if (cause instanceof ClassifierError) throw cause;
+    if (cause instanceof ClassifierError || cause === signal?.reason) throw cause;
     const reason = failureReason(bytes, format);
     throw new ClassifierError("decode_failed", `Cannot decode image: ${reason}`, { cause });
   }

@@ -103,6 +103,14 @@ let compiled: Promise<WebAssembly.Module> | undefined;
 /** The compiled module once a compile has finished (for synchronous callers). */
 let ready: WebAssembly.Module | undefined;
 
+/**
+ * The decode module (wasm/decode), compiled once per process; the streaming PNG decoder
+ * (`_png_unfilter.ts`) instantiates it too, for its scanline filters.
+ */
+export function decodeModule(): Promise<WebAssembly.Module> {
+  return jpegModule();
+}
+
 function jpegModule(): Promise<WebAssembly.Module> {
   if (ready) return Promise.resolve(ready);
   // One compile per process; a failure is not cached, so a later call can retry.

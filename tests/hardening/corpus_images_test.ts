@@ -8,6 +8,8 @@
 import assert from "node:assert/strict";
 import { ClassifierError } from "../../src/errors.ts";
 import { decodeImage } from "../../src/image/decode.ts";
+import { reduceByBoxMean } from "../../src/image/_png_reduce_reference.ts";
+import { TORCHVISION_PREPROCESSING } from "../../src/model/manifest.ts";
 import {
   decodeJpegFast,
   JPEG_MAX_SCANS,
@@ -132,4 +134,21 @@ Deno.test("the issue's 6300x6300 16-bit RGBA PNG is refused from its header at t
 Deno.test("an IHDR that claims more rows than the data can inflate to is refused", async () => {
   const liar = png({ width: 3000, height: 3000, bitDepth: 8, colorType: 6, rows: 1 });
   await refused(liar, /PNG data is truncated \(\d+ bytes of image data cannot hold 3000x3000/);
+});
+
+Deno.test("16-bit PNGs of Paeth rows decode reduced for the model, as a box mean of the full decode", async () => {
+  for (const interlaced of [false, true]) {
+    const bytes = png({
+      width: 1500,
+      height: 1100,
+      bitDepth: 16,
+      colorType: 6,
+      interlaced,
+      filter: 4,
+    });
+    const reduced = await decodeImage(bytes, { fitFor: TORCHVISION_PREPROCESSING });
+    assert.equal(reduced.reduction?.scale, 2);
+    const full = await decodeImage(bytes, { decoder: "full" });
+    assert.deepEqual(reduced.data, reduceByBoxMean(full, 2).data);
+  }
 });

@@ -22,6 +22,14 @@
 //!   [out_h, out_w, 3], valid until the next `resample`, or `-STATUS_CORRUPT` for a region
 //!   or taps that do not fit.
 //!
+//! - `png_rows(bytes) -> ptr`: room for three PNG scanlines of up to `bytes` bytes (slots 0,
+//!   1, 2, each `bytes + png::SLACK` long, one after another) in a buffer this instance
+//!   reuses; 0 when memory cannot grow.
+//! - `png_unfilter(kind, n, bpp, raw, prev, out) -> 0 | -code`: undoes filter `kind` of the
+//!   `n`-byte scanline in slot `raw`, slot `prev` holding the line above, into slot `out`
+//!   (`png::unfilter`); `-STATUS_CORRUPT` for a filter type over 4, a bad `bpp`, `n` over
+//!   the slots' size or slots that are not three different ones.
+//!
 //! Nothing `alloc` hands out is ever freed; `input`, `region`, the decode's output and the
 //! resample's result are reused, so one instance can decode and resample image after image
 //! in memory that is already paged in. All code is safe Rust except turning the caller's
@@ -33,10 +41,11 @@ pub mod budget;
 pub mod huffman;
 pub mod idct;
 pub mod jpeg;
+pub mod png;
 pub mod resample;
 
 use huffman::Error;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::vec::Vec;
 
 /// The data ends before the image does.
@@ -75,6 +84,9 @@ thread_local! {
     static RESULT: RefCell<Vec<f32>> = RefCell::new(Vec::new());
     /// The last decode's scans and block visits, and its block budget (`jpeg_work`).
     static WORK: RefCell<budget::Work> = RefCell::new(budget::Work::default());
+    /// `png_rows`'s three scanline slots, and the length of one.
+    static PNG_ROWS: RefCell<Vec<u8>> = RefCell::new(Vec::new());
+    static PNG_SLOT: Cell<usize> = Cell::new(0);
 }
 
 /// Room for `bytes` bytes of encoded file in a buffer this instance reuses, valid until
@@ -166,6 +178,54 @@ pub extern "C" fn resample(len: usize, source: u32) -> i32 {
                 Err(e) => -(e as i32),
             }
         })
+    })
+}
+
+/// Room for three PNG scanlines of up to `bytes` bytes (see the module docs); 0 when memory
+/// cannot grow. Later calls reuse (and grow) the same buffer.
+#[no_mangle]
+pub extern "C" fn png_rows(bytes: usize) -> usize {
+    let slot = match bytes.checked_add(png::SLACK) {
+        Some(s) => s,
+        None => return 0,
+    };
+    let at = match slot.checked_mul(3) {
+        Some(all) => PNG_ROWS.with(|v| reuse(&mut v.borrow_mut(), all)),
+        None => 0,
+    };
+    PNG_SLOT.with(|s| s.set(if at == 0 { 0 } else { slot }));
+    at
+}
+
+/// Undoes filter `kind` of the `n`-byte scanline in slot `raw` into slot `out`, slot `prev`
+/// holding the line above (`png::unfilter`). 0, or `-STATUS_CORRUPT` (see the module docs).
+#[no_mangle]
+pub extern "C" fn png_unfilter(
+    kind: u32,
+    n: usize,
+    bpp: usize,
+    raw: u32,
+    prev: u32,
+    out: u32,
+) -> i32 {
+    let slot = PNG_SLOT.with(|s| s.get());
+    let distinct = raw != prev && prev != out && raw != out;
+    if !distinct || raw > 2 || prev > 2 || out > 2 || n > slot.saturating_sub(png::SLACK) {
+        return -STATUS_CORRUPT;
+    }
+    PNG_ROWS.with(|v| {
+        let mut v = v.borrow_mut();
+        // Three disjoint slots, no allocation (memory must not grow under the caller's views).
+        let (s0, rest) = v[..3 * slot].split_at_mut(slot);
+        let (s1, s2) = rest.split_at_mut(slot);
+        let mut slots = [Some(s0), Some(s1), Some(s2)];
+        let out_row = slots[out as usize].take().unwrap_or_default();
+        let row = |i: u32| slots[i as usize].as_deref().unwrap_or_default();
+        if png::unfilter(kind, row(raw), row(prev), out_row, n, bpp) {
+            0
+        } else {
+            -STATUS_CORRUPT
+        }
     })
 }
 
