@@ -21,7 +21,7 @@ import {
   type ServerState,
 } from "./api/mod.ts";
 import { classifierFromModel, loadClassifier } from "./classify/load.ts";
-import type { Classifier } from "./classify/mod.ts";
+import { CALLS_PER_WORKER, type Classifier } from "./classify/mod.ts";
 import type { Config } from "./config.ts";
 import { ALEXNET_PARAMETERS } from "./model/alexnet.ts";
 import { isPresent, sourcesFor } from "./model/fetch.ts";
@@ -123,8 +123,7 @@ export function createServer(config: Config, options: ServerOptions = {}): Alexn
     maxBatch,
     bodyIdleTimeoutMs,
     bodyReadTimeoutMs,
-    // A pool of N workers runs N at once; one session (in its Worker or not) runs one.
-    runLanes: (platform.workers && config.workers) || 1,
+    runLanes: runLanes(config, platform),
     requestTimeoutMs,
     corsOrigins,
   });
@@ -241,6 +240,25 @@ function watchEventLoop(limitMs: number, logger: Logger): void {
   Deno.unrefTimer(timer);
 }
 
+/**
+ * Self-hosted, the one session runs in its own Worker (the server's thread then answers, and
+ * refuses, while it infers); an edge profile keeps it on this thread, as asked or by default.
+ */
+function inferenceInWorker(config: Config, platform: Platform): boolean {
+  const edge = platform.profile.name !== "local";
+  return platform.workers && (config.inferenceThread ?? (edge ? "main" : "worker")) === "worker";
+}
+
+/**
+ * Requests the model's backend takes at once: each Worker (a pool's N, or the one session's)
+ * takes CALLS_PER_WORKER and orders their runs itself; a session on this thread takes one.
+ */
+function runLanes(config: Config, platform: Platform): number {
+  if (!platform.workers) return 1;
+  if (config.workers) return config.workers * CALLS_PER_WORKER;
+  return inferenceInWorker(config, platform) ? CALLS_PER_WORKER : 1;
+}
+
 /** Loads the model the configuration names, the way the platform allows. */
 async function loadModel(config: Config, platform: Platform, logger: Logger): Promise<Classifier> {
   const log = (line: string) => logger.info(line);
@@ -261,10 +279,7 @@ async function loadModel(config: Config, platform: Platform, logger: Logger): Pr
   // time, and where a software Vulkan driver is installed, tens of MB of RSS).
   const edge = platform.profile.name !== "local";
   const backend = edge && config.backend === "auto" ? "wasm" : config.backend;
-  // Self-hosted, the one session runs in its own Worker (the server's thread then answers, and
-  // refuses, while it infers); an edge profile keeps it on this thread, as asked or by default.
-  const inferenceWorker = platform.workers &&
-    (config.inferenceThread ?? (edge ? "main" : "worker")) === "worker";
+  const inferenceWorker = inferenceInWorker(config, platform);
   if (!platform.workers && config.inferenceThread === "worker") {
     logger.warn(
       `No Worker API on ${platform.profile.name}: inference runs on the server's thread`,

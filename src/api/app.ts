@@ -49,7 +49,7 @@ export interface AppOptions {
   bodyIdleTimeoutMs?: number;
   /** Longest time to read a whole body; longer gets 408 (default 5 s). */
   bodyReadTimeoutMs?: number;
-  /** Runs on the model's backend at once (default 1; the worker pool's size with --workers). */
+  /** Runs on the model's backend at once (default 1; 2 per inference Worker). */
   runLanes?: number;
   /** Deadline of every request; later gets 503 with Retry-After (default 30 s). */
   requestTimeoutMs?: number;

@@ -49,7 +49,7 @@ export interface PipelineOptions {
   maxPixels?: number;
   /** Most images or tensors in one request (default 16). */
   maxBatch?: number;
-  /** Runs on the model's backend at once: its lanes (default 1; a pool of N workers has N). */
+  /** Runs on the model's backend at once: its lanes (default 1; N Workers take 2 each). */
   runLanes?: number;
   /** Called for each request refused with 503 `overloaded` (the metrics count it). */
   onReject?: () => void;

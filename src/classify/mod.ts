@@ -12,6 +12,7 @@ export {
 } from "./classifier.ts";
 export { type Prediction, softmax, topK } from "./top_k.ts";
 export {
+  CALLS_PER_WORKER,
   createWorkerBackend,
   isWorkerBackend,
   type WorkerBackend,

@@ -24,6 +24,13 @@ import type { ClassifierMethods, ImageRun, WorkerReady } from "./_worker.ts";
 
 const WORKER_URL = new URL("./_worker.ts", import.meta.url);
 
+/**
+ * Calls each inference Worker takes at once. Two let a request whose decode yields (a large
+ * PNG, decoded in slices) share the Worker with the next one, which then decodes and runs
+ * between its slices instead of waiting for the whole decode; the session queues the runs.
+ */
+export const CALLS_PER_WORKER = 2;
+
 /** Options of {@linkcode createWorkerBackend}. */
 export interface WorkerBackendOptions extends WasmBackendOptions {
   /** Workers, each with one session (default 1). */
@@ -146,6 +153,7 @@ export async function createWorkerBackend(
   const host = await Supervisor.start<ClassifierMethods>({
     what: count === 1 ? "inference Worker" : "pool Worker",
     workers: count,
+    callsPerWorker: CALLS_PER_WORKER,
     capacity: options.maxQueue,
     logger: options.logger,
     graceMs: options.graceMs,

@@ -1,7 +1,7 @@
 /**
  * Workers under supervision: a bounded queue in front of N Workers that each
- * answer one call at a time ({@linkcode WorkerChannel}), and a supervisor that
- * keeps them alive.
+ * answer `callsPerWorker` calls at a time (default one; {@linkcode WorkerChannel}),
+ * and a supervisor that keeps them alive.
  *
  * - A call still waiting when its signal aborts leaves the queue and never
  *   runs; the caller gets the signal's reason.
@@ -44,6 +44,12 @@ export interface SupervisorOptions<M extends Methods> {
   what: string;
   /** Workers (default 1). */
   workers?: number;
+  /**
+   * Calls one Worker holds at once (default 1). More than one lets a call that
+   * yields (a large PNG decoding in slices) share its Worker with the next one,
+   * whose work the Worker's own code must then order (the wasm backend queues runs).
+   */
+  callsPerWorker?: number;
   /** Most calls waiting plus running; one more is refused with QueueFullError (default: unbounded). */
   capacity?: number;
   /** Where replacements and the Workers' own lines are logged. */
@@ -74,13 +80,15 @@ interface Job {
   /** The caller has been answered (aborted): a late result is dropped. */
   abandoned: boolean;
   onAbort?: () => void;
+  /** Set once the call was abandoned while running: its Worker's time to finish it. */
+  grace?: ReturnType<typeof setTimeout>;
 }
 
 interface Member {
   index: number;
   channel?: WorkerChannel<Methods>;
-  job?: Job;
-  grace?: ReturnType<typeof setTimeout>;
+  /** The calls it is running. */
+  jobs: Set<Job>;
   /** A fresh Worker is being started for it. */
   starting?: boolean;
   failedStarts: number;
@@ -104,6 +112,7 @@ export class Supervisor<M extends Methods> {
   readonly #members: Member[];
   readonly #waiting: Job[] = [];
   readonly #capacity: number;
+  readonly #callsPerWorker: number;
   #failure?: string;
   #restartReason = "";
   #closed = false;
@@ -112,7 +121,8 @@ export class Supervisor<M extends Methods> {
   private constructor(options: SupervisorOptions<M>, channels: WorkerChannel<M>[]) {
     this.#options = options;
     this.#capacity = options.capacity ?? Infinity;
-    this.#members = channels.map((_, index) => ({ index, failedStarts: 0 }));
+    this.#callsPerWorker = options.callsPerWorker ?? 1;
+    this.#members = channels.map((_, index) => ({ index, jobs: new Set(), failedStarts: 0 }));
     channels.forEach((c, i) => this.#adopt(this.#members[i], c));
   }
 
@@ -148,7 +158,7 @@ export class Supervisor<M extends Methods> {
 
   /** Calls waiting or running. */
   get queueDepth(): number {
-    return this.#waiting.length + this.#members.filter((m) => m.job).length;
+    return this.#waiting.length + this.#members.reduce((n, m) => n + m.jobs.size, 0);
   }
 
   /** Workers started to replace others since the start. */
@@ -213,7 +223,7 @@ export class Supervisor<M extends Methods> {
     const reason = new TypeError(`Cannot run the call: the ${this.#options.what}s were closed`);
     for (const job of this.#waiting.splice(0)) this.#settle(job, false, reason);
     for (const member of this.#members) {
-      clearTimeout(member.grace);
+      for (const job of member.jobs) clearTimeout(job.grace);
       member.channel?.close(reason);
       member.channel = undefined;
     }
@@ -224,22 +234,24 @@ export class Supervisor<M extends Methods> {
     member.failedStarts = 0;
   }
 
+  /** Hands waiting calls to the least busy Workers that have room. */
   #pump(): void {
-    for (const member of this.#members) {
-      if (this.#waiting.length === 0) return;
-      if (!member.channel || member.job) continue;
-      const job = this.#waiting.shift()!;
-      this.#begin(member, member.channel, job);
+    while (this.#waiting.length > 0) {
+      let free: Member | undefined;
+      for (const m of this.#members) {
+        if (!m.channel || m.jobs.size >= this.#callsPerWorker) continue;
+        if (!free || m.jobs.size < free.jobs.size) free = m;
+      }
+      if (!free) return;
+      this.#begin(free, free.channel!, this.#waiting.shift()!);
     }
   }
 
   #begin(member: Member, channel: WorkerChannel<Methods>, job: Job): void {
-    member.job = job;
+    member.jobs.add(job);
     const done = (ok: boolean, value: unknown) => {
-      if (member.job === job) {
-        member.job = undefined;
-        clearTimeout(member.grace);
-      }
+      member.jobs.delete(job);
+      clearTimeout(job.grace);
       this.#settle(job, ok, value);
       this.#pump();
     };
@@ -266,12 +278,12 @@ export class Supervisor<M extends Methods> {
       this.#settle(job, false, reason);
       return;
     }
-    const member = this.#members.find((m) => m.job === job);
+    const member = this.#members.find((m) => m.jobs.has(job));
     this.#settle(job, false, reason);
     if (!member) return;
     const graceMs = this.#options.graceMs ?? 1000;
-    member.grace = setTimeout(() => {
-      if (member.job === job) {
+    job.grace = setTimeout(() => {
+      if (member.jobs.has(job)) {
         this.#replace(member, `was still busy ${graceMs} ms after its call's deadline`);
       }
     }, graceMs);
@@ -281,10 +293,12 @@ export class Supervisor<M extends Methods> {
   #replace(member: Member, why: string): void {
     if (this.#closed || this.#failure || member.starting) return;
     const { what, logger } = this.#options;
-    clearTimeout(member.grace);
+    for (const job of member.jobs) clearTimeout(job.grace);
+    // Its calls end with the old channel (503 below); the fresh Worker starts empty.
+    member.jobs = new Set();
     const old = member.channel;
     member.channel = undefined;
-    // The call it was running (if any) fails with 503: the Worker is gone, not the request.
+    // The calls it was running (if any) fail with 503: the Worker is gone, not the request.
     old?.close(new ClassifierError("not_ready", `Cannot classify: the ${what} stopped; retry`));
     this.#restartReason = `Cannot classify yet: the ${what} is restarting; retry in a few seconds`;
     this.#replaced++;

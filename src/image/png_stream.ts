@@ -44,10 +44,21 @@ export interface PngStreamOptions {
 }
 
 /**
- * Compressed bytes handed to the inflater at a time. One byte of zlib data inflates to at
- * most 1,032 bytes, so a slice never yields more than about 8 MB at once, whatever the file.
+ * Inflated bytes one slice of compressed data should yield: what is decoded between two
+ * looks at the clock (yields and deadlines). A slice is sized from the file's own ratio of
+ * scanline bytes to compressed bytes, within {@linkcode SLICE_MIN} and {@linkcode SLICE_MAX}.
  */
-const SLICE = 8192;
+const SLICE_OUTPUT = 1 << 20;
+/** Smallest slice: one byte of zlib data inflates to at most 1,032, so at most ~0.5 MB out. */
+const SLICE_MIN = 512;
+const SLICE_MAX = 64 * 1024;
+
+/** Compressed bytes to hand the inflater at a time for `rawBytes` of scanlines. */
+function sliceFor(idat: readonly Uint8Array[], rawBytes: number): number {
+  const compressed = idat.reduce((n, c) => n + c.length, 0);
+  const ratio = rawBytes / Math.max(1, compressed);
+  return Math.min(SLICE_MAX, Math.max(SLICE_MIN, Math.floor(SLICE_OUTPUT / ratio)));
+}
 
 // Adam7 passes as [x0, y0, dx, dy]; a plain image is one pass.
 const ADAM7 = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [
@@ -200,15 +211,30 @@ function boxSink(width: number, height: number, f: number, interlaced: boolean):
   };
 }
 
-/** The zlib stream inflated chunk by chunk, fed `SLICE` bytes at a time as it is read. */
-async function* inflate(idat: Uint8Array[], signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+/**
+ * Longest stretch of decoding between two turns of the event loop, in ms: what another call
+ * or a deadline waits at most (plus one slice), for about 4 ms of every stretch.
+ */
+const YIELD_MS = 20;
+
+/** A turn of the event loop (a timer; nested ones are clamped to 4 ms, hence YIELD_MS). */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+/** The zlib stream inflated chunk by chunk, fed `slice` bytes at a time as it is read. */
+async function* inflate(
+  idat: Uint8Array[],
+  slice: number,
+  signal?: AbortSignal,
+): AsyncGenerator<Uint8Array> {
   let chunk = 0, at = 0;
   const source = new ReadableStream<BufferSource>({
     pull(controller) {
       while (chunk < idat.length && at >= idat[chunk].length) [chunk, at] = [chunk + 1, 0];
       if (chunk === idat.length) return controller.close();
-      controller.enqueue(idat[chunk].slice(at, at + SLICE));
-      at += SLICE;
+      controller.enqueue(idat[chunk].slice(at, at + slice));
+      at += slice;
     },
   }, { highWaterMark: 0 });
   const reader = source.pipeThrough(new DecompressionStream("deflate")).getReader();
@@ -262,7 +288,9 @@ export async function decodePngStream(
   const direct = scale === 1 ? null : directLayout(png);
   const rgba = new Uint8Array(png.width * 4);
   let p = 0, row = 0, filter = -1, fill = 0;
-  for await (const chunk of inflate(png.idat, signal)) {
+  let turn = performance.now();
+  const raw = passes.reduce((n, pass) => n + (pass.bytes + 1) * pass.height, 0);
+  for await (const chunk of inflate(png.idat, sliceFor(png.idat, raw), signal)) {
     for (let i = 0; i < chunk.length;) {
       if (p === passes.length) throw new Error("png: more image data than the image holds");
       if (filter < 0) {
@@ -282,6 +310,13 @@ export async function decodePngStream(
         sink.put(pass, y, rgba.subarray(0, pass.width * 4), RGBA_LAYOUT);
       }
       [filter, fill] = [-1, 0];
+      // The stream's reads settle as microtasks: without a macrotask now and then, a large
+      // image would hold its thread (timers, other calls, its own deadline) for the whole decode.
+      if (performance.now() - turn > YIELD_MS) {
+        await nextTurn();
+        signal?.throwIfAborted();
+        turn = performance.now();
+      }
       if (++row < pass.height) continue;
       [p, row] = [p + 1, 0];
       rows.reset(); // a pass starts as if after a row of zeros

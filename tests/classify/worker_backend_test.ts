@@ -8,9 +8,11 @@ import { loadModel } from "../../src/model/store.ts";
 import { QueueFullError } from "../../src/host/bounded_queue.ts";
 import { createWasmBackend } from "../../src/runtime/mod.ts";
 import {
+  CALLS_PER_WORKER,
   createWorkerBackend,
   type WorkerBackendOptions,
 } from "../../src/classify/worker_backend.ts";
+import { png } from "../hardening/corpus_images.ts";
 import { buildTinyModel, fixture, writeTinyModel } from "../_helpers.ts";
 
 /** A pool of `workers` single-threaded sessions. */
@@ -341,13 +343,17 @@ Deno.test({
     const image = await fixture("chelsea.jpg");
     const first = new AbortController();
     const second = new AbortController();
-    const running = pool.classifyImage(image, { spec, signal: first.signal });
+    // The Worker takes CALLS_PER_WORKER calls at once; the next one waits.
+    const running = Array.from(
+      { length: CALLS_PER_WORKER },
+      () => pool.classifyImage(image, { spec, signal: first.signal }),
+    );
     const waiting = pool.classifyImage(image, { spec, signal: second.signal });
-    assert.equal(pool.queueDepth, 2);
+    assert.equal(pool.queueDepth, CALLS_PER_WORKER + 1);
     second.abort(new RangeError("timed out"));
     await assert.rejects(waiting, (e) => e instanceof RangeError && e.message === "timed out");
-    assert.equal(pool.queueDepth, 1);
-    assert.deepEqual((await running).dims, [1, 4]);
+    assert.equal(pool.queueDepth, CALLS_PER_WORKER);
+    for (const run of running) assert.deepEqual((await run).dims, [1, 4]);
     assert.equal(pool.queueDepth, 0);
     await assert.rejects(
       pool.classifyImage(image, { spec, signal: second.signal }),
@@ -383,5 +389,26 @@ Deno.test({
     assert.ok(errors[0] instanceof ClassifierError);
     assert.deepEqual([errors[0].code, errors[0].message], [errors[1].code, errors[1].message]);
     await Promise.all([remote.release(), local.release()]);
+  },
+});
+
+Deno.test({
+  name: "a small image sent while a large PNG decodes in the same Worker is answered first",
+  ...t,
+  async fn() {
+    const paths = await writeTinyModel(8, 8);
+    const { bytes, manifest } = await loadModel(new URL(`file://${paths.manifest}`));
+    const spec = manifest.preprocessing;
+    const pool = await createWorkerPoolBackend(bytes, { ...io, workers: 1 });
+    // 36 MP of Paeth rows: hundreds of ms to inflate, decoded in slices that yield.
+    const large = png({ width: 6000, height: 6000, bitDepth: 8, colorType: 6, filter: 4 });
+    const order: string[] = [];
+    const big = pool.classifyImage(large, { spec }).then(() => order.push("large"));
+    await new Promise((r) => setTimeout(r, 20)); // the large one is decoding
+    const small = pool.classifyImage(await fixture("chelsea.jpg"), { spec })
+      .then(() => order.push("small"));
+    await Promise.all([big, small]);
+    assert.deepEqual(order, ["small", "large"]);
+    await pool.release();
   },
 });
