@@ -15,7 +15,8 @@
  *
  * `--write NAME` adds this run's table to bench/results/NAME-<date>.json (the shape of
  * bench/_results.ts, rendered by `deno task bench:report`): one table per thread count
- * and set, so the 1- and 2-thread runs of one day share a file.
+ * and set, so the 1- and 2-thread runs of one day share a file. A NAME other than
+ * `int8-native` gets its own section title and plot, beside that one's.
  *
  *   deno run -A bench/int8_speed.ts [--threads N] [--runs 30] [--set web|native|qoperator]
  *                                   [--pause 20] [--also models/other-int8.json]
@@ -253,14 +254,18 @@ async function writeTable(set: string, bench: string): Promise<void> {
   const key = table.caption.slice(0, table.caption.indexOf(":"));
   const tables = [...(old?.tables ?? []).filter((t) => !t.caption.startsWith(`${key}:`)), table]
     .sort((a, b) => a.caption.localeCompare(b.caption));
+  const main = bench === "int8-native";
   const result: BenchResult = {
     bench,
-    title: "int8: ours vs native onnxruntime int8 on one QOperator file",
+    title: `int8: ours vs native onnxruntime int8 on one QOperator file${
+      main ? "" : ` (${bench})`
+    }`,
     date,
     commit: await commitLine(),
     machine: machineLine(),
     command:
-      "deno task bench:int8 (bench/int8_speed.ts --set qoperator --threads 1|2 --write int8-native)",
+      `${main ? "deno task bench:int8 (" : "deno run --allow-all "}bench/int8_speed.ts --set ` +
+      `qoperator --threads 1|2 --write ${bench}${main ? ")" : ""}`,
     notes: [
       "The tests' QOperator AlexNet (tests/model/_qoperator_models.ts: the zoo's bvlcalexnet-12-int8 " +
       "structure, QLinearConv, QLinearMatMul + QLinearAdd, random weights), run by onnxruntime-node's " +
@@ -271,7 +276,7 @@ async function writeTable(set: string, bench: string): Promise<void> {
       "run's time without the waits other jobs add; at 2 threads, what a run costs in total.",
     ],
     tables,
-    plots: [latencyPlot(tables)],
+    plots: [latencyPlot(tables, main ? "int8-latency" : `${bench}-latency`)],
   };
   await Deno.writeTextFile(url, JSON.stringify(result, null, 2) + "\n");
 }
@@ -286,9 +291,9 @@ function loadAverage(): string {
 }
 
 /** Median latency of each backend at each thread count, one bar per table row. */
-function latencyPlot(tables: ResultTable[]): ResultPlot {
+function latencyPlot(tables: ResultTable[], name: string): ResultPlot {
   return {
-    name: "int8-latency",
+    name,
     title: "AlexNet inference, median per image",
     unit: "ms",
     bars: tables.flatMap((t) => {
