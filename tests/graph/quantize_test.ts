@@ -102,7 +102,8 @@ Deno.test("7-bit weights quantize symmetric per output channel to [-63, 63]", ()
 });
 
 Deno.test({
-  name: "nonNegativeInt8 stores ReLU outputs as int8 with zero point 0; weightBits 7 keeps |q| <= 63",
+  name:
+    "nonNegativeInt8 stores ReLU outputs as int8 with zero point 0; weightBits 7 keeps |q| <= 63",
   ...t,
   async fn() {
     const fp32 = buildTinyModel(32, 24);
