@@ -12,7 +12,7 @@
 //! padding, possible only with dilations, gives -inf).
 
 use crate::simd::{load4, store4};
-use core::arch::wasm32::{f32x4_pmax, f32x4_splat};
+use core::arch::wasm32::{f32x4_pmax, f32x4_splat, i32x4_shuffle};
 
 /// Pool attributes and shapes, as JavaScript passes them: 16 u32 in this order.
 pub struct Geometry {
@@ -147,6 +147,9 @@ fn pool_columns(g: &Geometry, rows: &[f32], scratch: &mut [f32], y: &mut [f32]) 
     let span = (g.kw - 1) * g.dil_w + 1;
     // Windows starting at input column 0..inside lie wholly inside the row.
     let inside = (g.w + 1).saturating_sub(span);
+    if g.stride_w == 2 && g.dil_w == 1 {
+        return pool_columns_stride2(g, rows, inside, y);
+    }
     let maxima = &mut scratch[..inside];
     window_maxima(rows, g.kw, g.dil_w, maxima);
     for (ox, out) in y.iter_mut().enumerate() {
@@ -164,6 +167,41 @@ fn pool_columns(g: &Geometry, rows: &[f32], scratch: &mut [f32], y: &mut [f32]) 
             }
         }
         *out = m;
+    }
+}
+
+/// `pool_columns` for stride 2 without dilation (AlexNet's pools): four outputs at a
+/// time from the even lanes of two loads per tap, when all their taps and the loads'
+/// odd lanes lie inside the row; the others tap by tap.
+fn pool_columns_stride2(g: &Geometry, rows: &[f32], inside: usize, y: &mut [f32]) {
+    // Outputs ox in [lo, hi) start inside: 2 ox - pad_left in [0, inside).
+    let lo = (g.pad_left + 1) / 2;
+    let hi = y.len().min((inside + g.pad_left + 1) / 2);
+    let mut ox = 0;
+    while ox < y.len() {
+        // Four outputs read rows[s .. s + 6 + kw + 1) with s = 2 ox - pad_left.
+        if ox >= lo && ox + 4 <= hi && 2 * ox - g.pad_left + 6 + g.kw < g.w {
+            let s = 2 * ox - g.pad_left;
+            let mut m = f32x4_splat(f32::NEG_INFINITY);
+            for j in 0..g.kw {
+                let v = &rows[s + j..s + j + 8];
+                let even = i32x4_shuffle::<0, 2, 4, 6>(load4(v), load4(&v[4..]));
+                m = f32x4_pmax(m, even);
+            }
+            store4(&mut y[ox..ox + 4], m);
+            ox += 4;
+            continue;
+        }
+        let (j0, j1, ix0) = taps(ox, g.stride_w, g.pad_left, g.kw, g.dil_w, g.w);
+        let mut m = f32::NEG_INFINITY;
+        for j in 0..j1 - j0 {
+            let v = rows[ix0 + j];
+            if v > m {
+                m = v;
+            }
+        }
+        y[ox] = m;
+        ox += 1;
     }
 }
 
