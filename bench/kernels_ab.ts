@@ -2,11 +2,14 @@
  * Two builds of wasm/alexnet_kernels.wasm on AlexNet's five int8 convolutions, its
  * three Gemms (uint8 and int16 inputs) and its three MaxPools, in one process,
  * interleaved call by call: outputs checked equal bit for bit first, then medians of
- * 30 calls each and their ratio (batch 1, random int8 weights).
+ * 30 calls each and their ratio, in wall time and in process CPU time (on a shared
+ * machine the CPU time leaves out the waits other jobs add; batch 1, random int8
+ * weights).
  *
  *   git show HEAD:wasm/alexnet_kernels.wasm > /tmp/old.wasm
  *   deno run -A bench/kernels_ab.ts /tmp/old.wasm [wasm/alexnet_kernels.wasm]
  */
+import process from "node:process";
 import { createMaxPoolKernel } from "../src/runtime/kernels/maxpool_wasm.ts";
 import { createQConvKernel } from "../src/runtime/kernels/qconv_wasm.ts";
 import { createQLinearKernel } from "../src/runtime/kernels/qlinear_wasm.ts";
@@ -27,27 +30,37 @@ const LAYERS: [string, QConvWeights["shape"], Attrs, ConvDims][] = [
 ];
 const size = (v: readonly number[]) => v.reduce((p, q) => p * q, 1);
 const median = (v: number[]) => [...v].sort((p, q) => p - q)[v.length >> 1];
-console.log(`| layer | ${oldPath} ms | ${newPath} ms | ratio |\n|---|---|---|---|`);
-let [sumA, sumB] = [0, 0];
+console.log(
+  `| layer | ${oldPath} ms | ${newPath} ms | ratio | CPU ms (old / new) | CPU ratio |\n` +
+    "|---|---|---|---|---|---|",
+);
+let [sumA, sumB, cpuA, cpuB] = [0, 0, 0, 0];
+const cpuMs = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
 
 /** Checks both runs give the same bits, then times them interleaved and prints a row. */
 function compare(name: string, runA: () => Float32Array, runB: () => Float32Array): void {
   const [ya, yb] = [runA(), runB()];
   if (!ya.every((v, i) => Object.is(v, yb[i]))) throw new Error(`${name}: the builds differ`);
-  const [ta, tb]: number[][] = [[], []];
+  const [ta, tb, ca, cb]: number[][] = [[], [], [], []];
   for (let i = 0; i < 35; i++) {
-    let t = performance.now();
+    let [t, c] = [performance.now(), cpuMs()];
     runA();
-    if (i >= 5) ta.push(performance.now() - t);
-    t = performance.now();
+    if (i >= 5) ta.push(performance.now() - t), ca.push(cpuMs() - c);
+    [t, c] = [performance.now(), cpuMs()];
     runB();
-    if (i >= 5) tb.push(performance.now() - t);
+    if (i >= 5) tb.push(performance.now() - t), cb.push(cpuMs() - c);
   }
   sumA += median(ta);
   sumB += median(tb);
-  const r = median(tb) / median(ta);
+  cpuA += median(ca);
+  cpuB += median(cb);
+  const [r, rc] = [median(tb) / median(ta), median(cb) / median(ca)];
   console.log(
-    `| ${name} | ${median(ta).toFixed(2)} | ${median(tb).toFixed(2)} | ${r.toFixed(2)} |`,
+    `| ${name} | ${median(ta).toFixed(2)} | ${median(tb).toFixed(2)} | ${r.toFixed(2)} | ` +
+      `${median(ca).toFixed(2)} / ${median(cb).toFixed(2)} | ${rc.toFixed(2)} |`,
   );
 }
 
@@ -112,4 +125,7 @@ for (const [name, dims] of POOLS) {
   ];
   compare(name, () => pa.run(x, dims, oa), () => pb.run(x, dims, ob));
 }
-console.log(`| all | ${sumA.toFixed(1)} | ${sumB.toFixed(1)} | ${(sumB / sumA).toFixed(2)} |`);
+console.log(
+  `| all | ${sumA.toFixed(1)} | ${sumB.toFixed(1)} | ${(sumB / sumA).toFixed(2)} | ` +
+    `${cpuA.toFixed(1)} / ${cpuB.toFixed(1)} | ${(cpuB / cpuA).toFixed(2)} |`,
+);
