@@ -11,13 +11,17 @@
  * QLinearMatMul + QLinearAdd: the layout onnxruntime's own int8 kernels are built for),
  * interleaved in one process, with onnxruntime-web fp32 beside them. The file is the
  * tests' builder's AlexNet (tests/model/_qoperator_models.ts, random weights, the zoo's
- * structure), made once into models/alexnet-synthetic-qoperator.onnx (~30 s).
+ * structure), made once into models/alexnet-synthetic-qoperator.onnx (~30 s);
+ * `--weight-bits 7` takes its twin with 7-bit weights (-63..63, what relaxed SIMD's
+ * 7-bit operand takes; wasm/README.md), models/alexnet-synthetic-qoperator-w7.onnx.
  *
  * `--write NAME` adds this run's table to bench/results/NAME-<date>.json (the shape of
  * bench/_results.ts, rendered by `deno task bench:report`): one table per thread count
- * and set, so the 1- and 2-thread runs of one day share a file.
+ * and set, so the 1- and 2-thread runs of one day share a file. A NAME other than
+ * `int8-native` gets its own section title and plot, beside that one's.
  *
  *   deno run -A bench/int8_speed.ts [--threads N] [--runs 30] [--set web|native|qoperator]
+ *                                   [--weight-bits 8|7]
  *                                   [--pause 20] [--also models/other-int8.json]
  *                                   [--write int8-native]
  *
@@ -53,9 +57,12 @@ const { values } = parseArgs({
     also: { type: "string" },
     // Write the table into a bench:report result (bench/_results.ts) named this.
     write: { type: "string" },
+    // `--set qoperator`: the file's weight bits (8, or 7 for relaxed SIMD's operand).
+    "weight-bits": { type: "string" },
   },
 });
 const runs = Number(values.runs ?? 30);
+const weightBits = values["weight-bits"] === "7" ? 7 : 8;
 const threads = Number(values.threads ?? availableCores());
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
@@ -86,14 +93,15 @@ const node = async (bytes: Uint8Array): Promise<Pick<Backend, "run">> => {
 
 /** The QOperator AlexNet of the tests' builder, built once into models/. */
 async function qoperatorFile(): Promise<Uint8Array> {
-  const path = new URL("../models/alexnet-synthetic-qoperator.onnx", import.meta.url);
+  const name = `alexnet-synthetic-qoperator${weightBits === 7 ? "-w7" : ""}.onnx`;
+  const path = new URL(`../models/${name}`, import.meta.url);
   try {
     return await Deno.readFile(path);
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
   }
   console.log("Building the QOperator AlexNet (tests/model/_qoperator_models.ts, ~30 s)");
-  const bytes = (await buildQOperatorAlexNet({ calibration: 2 })).bytes;
+  const bytes = (await buildQOperatorAlexNet({ calibration: 2, weightBits })).bytes;
   await Deno.writeFile(path, bytes);
   return bytes;
 }
@@ -212,7 +220,8 @@ for (const [j, [name]] of contenders.entries()) {
     } | ${(q / base10).toFixed(2)}x | ${c.toFixed(1)} | ${(c / baseCpu).toFixed(2)}x |`,
   );
 }
-if (values.write) await writeTable(values.set ?? "web", values.write);
+const setLabel = `${values.set ?? "web"}${weightBits === 7 ? " --weight-bits 7" : ""}`;
+if (values.write) await writeTable(setLabel, values.write);
 Deno.exit(0);
 
 /** This run's table, added to (or replacing its thread count's in) today's result file. */
@@ -253,14 +262,18 @@ async function writeTable(set: string, bench: string): Promise<void> {
   const key = table.caption.slice(0, table.caption.indexOf(":"));
   const tables = [...(old?.tables ?? []).filter((t) => !t.caption.startsWith(`${key}:`)), table]
     .sort((a, b) => a.caption.localeCompare(b.caption));
+  const main = bench === "int8-native";
   const result: BenchResult = {
     bench,
-    title: "int8: ours vs native onnxruntime int8 on one QOperator file",
+    title: `int8: ours vs native onnxruntime int8 on one QOperator file${
+      main ? "" : ` (${bench})`
+    }`,
     date,
     commit: await commitLine(),
     machine: machineLine(),
     command:
-      "deno task bench:int8 (bench/int8_speed.ts --set qoperator --threads 1|2 --write int8-native)",
+      `${main ? "deno task bench:int8 (" : "deno run --allow-all "}bench/int8_speed.ts --set ` +
+      `qoperator --threads 1|2 --write ${bench}${main ? ")" : ""}`,
     notes: [
       "The tests' QOperator AlexNet (tests/model/_qoperator_models.ts: the zoo's bvlcalexnet-12-int8 " +
       "structure, QLinearConv, QLinearMatMul + QLinearAdd, random weights), run by onnxruntime-node's " +
@@ -271,7 +284,7 @@ async function writeTable(set: string, bench: string): Promise<void> {
       "run's time without the waits other jobs add; at 2 threads, what a run costs in total.",
     ],
     tables,
-    plots: [latencyPlot(tables)],
+    plots: [latencyPlot(tables, main ? "int8-latency" : `${bench}-latency`)],
   };
   await Deno.writeTextFile(url, JSON.stringify(result, null, 2) + "\n");
 }
@@ -286,13 +299,14 @@ function loadAverage(): string {
 }
 
 /** Median latency of each backend at each thread count, one bar per table row. */
-function latencyPlot(tables: ResultTable[]): ResultPlot {
+function latencyPlot(tables: ResultTable[], name: string): ResultPlot {
   return {
-    name: "int8-latency",
+    name,
     title: "AlexNet inference, median per image",
     unit: "ms",
     bars: tables.flatMap((t) => {
-      const group = /(\d+ threads?)/.exec(t.caption)?.[1] ?? "";
+      const bits = t.caption.includes("--weight-bits 7") ? ", 7-bit weights" : "";
+      const group = (/(\d+ threads?)/.exec(t.caption)?.[1] ?? "") + bits;
       return t.rows.map((r) => ({ label: String(r[0]), group, value: Number(r[1]) }));
     }),
   };

@@ -7,11 +7,16 @@
  * Worker; `--compare` also times, interleaved in the same process, the layout
  * without chains (each Conv split alone, LRN and MaxPool on the main thread).
  *
- *   deno run -A bench/int8_steps.ts [--threads N] [--compare] [--runs 30]
+ * `--model FILE.onnx` times another int8 file instead (a QOperator one is rewritten
+ * to QDQ first, as the server does: src/graph/qoperator.ts), e.g.
+ * models/alexnet-synthetic-qoperator.onnx (bench/int8_speed.ts --set qoperator builds it).
+ *
+ *   deno run -A bench/int8_steps.ts [--threads N] [--compare] [--runs 30] [--model FILE]
  */
 import { parseArgs } from "node:util";
 import { decodeImage, preprocess } from "../src/image/mod.ts";
 import { partitionModel } from "../src/graph/partition.ts";
+import { forInt8Kernels } from "../src/graph/qoperator.ts";
 import { loadModel } from "../src/model/store.ts";
 import { type CustomKernel, kernelRegistry, type TensorValue } from "../src/runtime/custom_ops.ts";
 import { chainRun } from "../src/runtime/partitioned.ts";
@@ -22,11 +27,13 @@ const { values } = parseArgs({
     threads: { type: "string" },
     compare: { type: "boolean" },
     runs: { type: "string" },
+    model: { type: "string" },
   },
 });
 const threads = Number(values.threads ?? 1);
 const runs = Number(values.runs ?? 30);
 const int8 = await loadModel(new URL("../models/alexnet-synthetic-int8.json", import.meta.url));
+const bytes = values.model ? await forInt8Kernels(await Deno.readFile(values.model)) : int8.bytes;
 const photo = await Deno.readFile(new URL("../tests/fixtures/chelsea.jpg", import.meta.url));
 const x = preprocess(await decodeImage(photo), int8.manifest.preprocessing);
 
@@ -35,7 +42,7 @@ type Step = { name: string; inputs: string[]; outputs: string[]; kernel: CustomK
 /** The model's steps on our kernels, grouped into chains as the runner groups them. */
 async function stepsFor(chains: boolean): Promise<Step[]> {
   const registry = kernelRegistry("ort", "custom", { threads, chains });
-  const { parts, outputs } = partitionModel(int8.bytes, new Set(registry.keys()), {
+  const { parts, outputs } = partitionModel(bytes, new Set(registry.keys()), {
     fuseQdq: (n) => registry.get(n.opType!)?.fusesQdq ?? false,
     accept: (p) => registry.get(p.node.opType!)?.accepts?.(p) ?? true,
     wholeGraphOnly: (n) => registry.get(n.opType!)?.wholeGraphOnly ?? false,

@@ -21,8 +21,8 @@
 
 /**
  * Rounds `w` ([rows, k], row-major) to int8 with the per-row `scales`
- * (q in [-127, 127]) by GPTQ on the calibration inputs `x` ([n, k],
- * row-major). `damp` is the ridge as a share of the mean diagonal of X^T X.
+ * (q in [-qMax, qMax], 127 by default) by GPTQ on the calibration inputs `x`
+ * ([n, k], row-major). `damp` is the ridge as a share of the mean diagonal of X^T X.
  *
  * @example
  * ```ts
@@ -37,6 +37,7 @@ export function gptqRound(
   x: Float64Array,
   n: number,
   damp = 0.01,
+  qMax = 127,
 ): Int8Array {
   // u: [k, n], u[j] = column j of x.
   const u = new Float64Array(k * n);
@@ -81,7 +82,7 @@ export function gptqRound(
       let wj = w[m * k + j];
       for (let a = 0; a < n; a++) wj += dm[a] * uj[a];
       const s = Math.fround(scales[m]);
-      const qj = Math.max(-127, Math.min(127, Math.round(wj / s)));
+      const qj = Math.max(-qMax, Math.min(qMax, Math.round(wj / s)));
       q[m * k + j] = qj;
       // Columns r > j move by err * v . u_r / lambda (H_F^-1's row j off the diagonal).
       const e = (wj - qj * s) / pjj / lambda;

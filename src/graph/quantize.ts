@@ -82,8 +82,21 @@ export interface QuantizeOptions {
   outputsAfterRelu?: boolean;
   /** Activation type: uint8 (default) or int8, both asymmetric per tensor. */
   activationType?: "uint8" | "int8";
+  /**
+   * Activations whose calibrated range starts at 0 (after a ReLU, LRN or MaxPool of one)
+   * as int8 with zero point 0 and scale max / 127: values 0..127, half the uint8 grid's
+   * resolution, but 7-bit operands for relaxed SIMD's `i32x4.relaxed_dot_i8x16_i7x16_add_s`
+   * (wasm/README.md). Others keep `activationType`. Default false.
+   */
+  nonNegativeInt8?: boolean;
   /** Weight type: int8 symmetric (default) or uint8 with zero point 128. */
   weightType?: "int8" | "uint8";
+  /**
+   * Weight bits: 8 (default, q in -127..127) or 7 (q in -63..63, onnxruntime's
+   * `reduce_range`): w + 64 then fits the 7-bit operand of relaxed SIMD's
+   * `i32x4.relaxed_dot_i8x16_i7x16_add_s` (wasm/README.md). Still stored as int8.
+   */
+  weightBits?: 7 | 8;
   /** One weight scale per output channel (default true) or one per tensor. */
   perChannel?: boolean;
   /**
@@ -134,6 +147,8 @@ export interface ActivationRange {
   max: number;
   scale: number;
   zeroPoint: number;
+  /** Stored type of the quantized tensor when it differs from `activationType`. */
+  type?: "int8";
 }
 
 /** What {@linkcode quantizeModel} returns. */
@@ -174,8 +189,8 @@ export function uint8Params(min: number, max: number): ActivationRange {
 }
 
 /**
- * Quantizes weights symmetric per channel along `axis`: q = clamp(round(w / s), -127, 127)
- * with s = max|w| / 127 over the channel.
+ * Quantizes weights symmetric per channel along `axis`: q = clamp(round(w / s), -qMax, qMax)
+ * with s = max|w| / qMax over the channel (qMax 127 by default; 63 for 7-bit weights).
  * w: any shape; `channels` = dims[axis], `inner` = product of dims after axis.
  *
  * @example
@@ -188,15 +203,16 @@ export function quantizePerChannel(
   w: Float32Array,
   channels: number,
   inner: number,
+  qMax = 127,
 ): { q: Int8Array; scales: Float32Array } {
   const outer = w.length / (channels * inner);
   const scales = new Float32Array(channels);
   for (let o = 0; o < outer; o++) {
     for (let c = 0; c < channels; c++) {
       const base = (o * channels + c) * inner;
-      let m = scales[c] * 127;
+      let m = scales[c] * qMax;
       for (let i = 0; i < inner; i++) m = Math.max(m, Math.abs(w[base + i]));
-      scales[c] = m / 127;
+      scales[c] = m / qMax;
     }
   }
   for (let c = 0; c < channels; c++) if (scales[c] === 0) scales[c] = 1;
@@ -206,7 +222,7 @@ export function quantizePerChannel(
       const base = (o * channels + c) * inner;
       const s = Math.fround(scales[c]);
       for (let i = 0; i < inner; i++) {
-        q[base + i] = Math.max(-127, Math.min(127, Math.round(w[base + i] / s)));
+        q[base + i] = Math.max(-qMax, Math.min(qMax, Math.round(w[base + i] / s)));
       }
     }
   }
@@ -355,7 +371,7 @@ export async function quantizeModel(
   const plan = planLayers(model.graph!, s);
   const stats = await observeMinMax(model, plan, inputs, evaluate, s);
   if (s.method === "percentile") await clipPercentile(stats, plan.tensors, inputs, evaluate, s);
-  const ranges = activationRanges(plan.tensors, stats, s.activationType);
+  const ranges = activationRanges(plan.tensors, stats, s);
   const written = writeQdq(model.graph!, plan, stats, ranges, inputs.length, s);
   return {
     bytes: encodeQuantized(model, written.nodes, written.initializers),
@@ -375,7 +391,10 @@ interface Settings {
   quantizeOutputs: boolean;
   outputsAfterRelu: boolean;
   activationType: "uint8" | "int8";
+  nonNegativeInt8: boolean;
   weightType: "int8" | "uint8";
+  /** The largest |q| of a weight: 127 (8 bits) or 63 (7 bits). */
+  weightMax: number;
   perChannel: boolean;
   smoothing: number;
   weightRounding: WeightRounding;
@@ -394,7 +413,9 @@ function settingsOf(options: QuantizeOptions): Settings {
     quantizeOutputs: options.quantizeOutputs ?? false,
     outputsAfterRelu: options.outputsAfterRelu ?? false,
     activationType: options.activationType ?? "uint8",
+    nonNegativeInt8: options.nonNegativeInt8 ?? false,
     weightType: options.weightType ?? "int8",
+    weightMax: options.weightBits === 7 ? 63 : 127,
     perChannel: options.perChannel ?? true,
     smoothing: options.smoothing ?? DEFAULT_QUANTIZE.smoothing,
     weightRounding: options.weightRounding ?? DEFAULT_QUANTIZE.weightRounding,
@@ -593,15 +614,34 @@ async function clipPercentile(
 function activationRanges(
   tensors: string[],
   { mins, maxs }: Observed,
-  activationType: "uint8" | "int8",
+  s: Settings,
 ): Record<string, ActivationRange> {
   const ranges: Record<string, ActivationRange> = {};
   for (const t of tensors) {
-    const r = uint8Params(mins.get(t)!, maxs.get(t)!);
+    const [min, max] = [mins.get(t)!, maxs.get(t)!];
+    if (s.nonNegativeInt8 && min >= 0) {
+      ranges[t] = { ...nonNegativeInt8Params(min, max), type: "int8" };
+      continue;
+    }
+    const r = uint8Params(min, max);
     // int8 is the same grid shifted by 128: q_s8 = q_u8 - 128.
-    ranges[t] = activationType === "int8" ? { ...r, zeroPoint: r.zeroPoint - 128 } : r;
+    ranges[t] = s.activationType === "int8" ? { ...r, zeroPoint: r.zeroPoint - 128 } : r;
   }
   return ranges;
+}
+
+/**
+ * int8 parameters for a range inside [0, max]: zero point 0, so every value
+ * rounds to 0..127 (7 bits).
+ *
+ * @example
+ * ```ts
+ * nonNegativeInt8Params(0, 6); // { scale: 6 / 127, zeroPoint: 0, ... }
+ * ```
+ */
+export function nonNegativeInt8Params(min: number, max: number): ActivationRange {
+  const scale = max > 0 ? Math.fround(max / 127) : 1;
+  return { min, max, scale, zeroPoint: 0 };
 }
 
 /**
@@ -623,7 +663,7 @@ function writeQdq(
   );
   const qdqNodes = new Map<string, NodeProto[]>();
   for (const t of plan.tensors) {
-    qdqNodes.set(t, activationQdq(t, ranges[t], s.activationType, initializers));
+    qdqNodes.set(t, activationQdq(t, ranges[t], ranges[t].type ?? s.activationType, initializers));
   }
   const weightNodes = new Map<NodeProto, NodeProto[]>();
   for (const n of targets) {
@@ -701,11 +741,16 @@ function quantizeLayer(
   const wf = floatValues(w);
   // Per tensor: one scale over all of w, repeated per channel for the bias below.
   const perTensor = !s.perChannel;
-  const wq = quantizePerChannel(wf, perTensor ? 1 : channels, perTensor ? wf.length : inner);
+  const wq = quantizePerChannel(
+    wf,
+    perTensor ? 1 : channels,
+    perTensor ? wf.length : inner,
+    s.weightMax,
+  );
   const scales = perTensor ? new Float32Array(channels).fill(wq.scales[0]) : wq.scales;
   let q = wq.q;
   if (rows && axis === 0) {
-    q = gptqLayer(wf, channels, inner, scales, rows, s.gptqDamp);
+    q = gptqLayer(wf, channels, inner, scales, rows, s);
     s.onProgress?.(plan.targets.indexOf(n) + 1, plan.targets.length, "gptq");
   }
   const group = n.opType === "Conv" ? intAttr(n, "group", 1) : 1;
@@ -719,7 +764,7 @@ function gptqLayer(
   inner: number,
   scales: Float32Array,
   rows: number[][][],
-  damp: number,
+  s: Pick<Settings, "gptqDamp" | "weightMax">,
 ): Int8Array {
   const per = channels / rows.length;
   const q = new Int8Array(wf.length);
@@ -733,7 +778,8 @@ function gptqLayer(
       scales.subarray(g * per, (g + 1) * per),
       x,
       xs.length,
-      damp,
+      s.gptqDamp,
+      s.weightMax,
     );
     q.set(part, g * per * inner);
   }

@@ -108,6 +108,28 @@ Deno.test({
 });
 
 Deno.test({
+  name: "7-bit weights (weightBits 7): stored in -63..63, and our kernels still match exactly",
+  ...t,
+  async fn() {
+    const m = await buildQOperatorAlexNet({ ...SMALL, weightBits: 7 });
+    for (const w of decodeModel(m.bytes).graph!.initializer!) {
+      if (!w.name!.endsWith("_w_quantized")) continue;
+      const q = new Int8Array(w.rawData!.buffer, w.rawData!.byteOffset, w.rawData!.byteLength);
+      assert.ok(q.every((v) => Math.abs(v) <= 63), `${w.name} within -63..63`);
+      assert.ok(q.some((v) => Math.abs(v) === 63), `${w.name} uses the 7-bit range`);
+    }
+    const rw = rewriteQOperator(m.bytes, { exact: true });
+    const [ref, ours] = [await ortRun(m.bytes), await oursRun(rw.bytes)];
+    for (const s of INPUTS.slice(0, 3)) {
+      const x = m.input(s);
+      const [a, b] = [await ref.run(x, m.dims), await ours.run(x, m.dims)];
+      assert.ok(maxDiff(a, b) <= 1e-6, `input ${s}: max |diff| ${maxDiff(a, b)}`);
+    }
+    await Promise.all([ref.release(), ours.runner.release()]);
+  },
+});
+
+Deno.test({
   name: "by default two roundings are dropped: same top-3, |diff| <= 3e-2",
   ...t,
   async fn() {

@@ -4,6 +4,7 @@ import { preprocess } from "../../src/image/mod.ts";
 import { decodeModel, onnx } from "../../src/graph/onnx.ts";
 import {
   biasCorrect,
+  nonNegativeInt8Params,
   quantizeModel,
   quantizePerChannel,
   uint8Params,
@@ -78,6 +79,68 @@ Deno.test({
     const b = await evaluate(bytes, inputs[0], ["logits"]);
     for (let i = 0; i < 4; i++) {
       assert.ok(Math.abs(a.logits[i] - b.logits[i]) < 0.05, `${a.logits[i]} vs ${b.logits[i]}`);
+    }
+  },
+});
+
+Deno.test("non-negative activations as int8 use zero point 0 and 0..127", () => {
+  const a = nonNegativeInt8Params(0, 6.35);
+  assert.equal(a.zeroPoint, 0);
+  assert.equal(a.scale, Math.fround(0.05));
+  assert.equal(nonNegativeInt8Params(0, 0).scale, 1);
+});
+
+Deno.test("7-bit weights quantize symmetric per output channel to [-63, 63]", () => {
+  // w: [2 channels, 2]
+  const { q, scales } = quantizePerChannel(new Float32Array([0.63, -0.315, 1, -2]), 2, 2, 63);
+  assert.deepEqual(Array.from(scales, (s) => Math.fround(s)), [
+    Math.fround(0.01),
+    Math.fround(2 / 63),
+  ]);
+  // float32(-0.315) / float32(0.01) is just below -31.5, so -32; 1 / (2/63) = 31.4999...
+  assert.deepEqual(Array.from(q), [63, -32, 31, -63]);
+});
+
+Deno.test({
+  name:
+    "nonNegativeInt8 stores ReLU outputs as int8 with zero point 0; weightBits 7 keeps |q| <= 63",
+  ...t,
+  async fn() {
+    const fp32 = buildTinyModel(32, 24);
+    const random = mulberry32(3);
+    const inputs = Array.from(
+      { length: 4 },
+      () => Float32Array.from({ length: 3 * 24 * 32 }, () => random() * 2 - 1),
+    );
+    const evaluate = wasmEvaluator("pixels", [1, 3, 24, 32]);
+    for (const weightRounding of ["nearest", "gptq"] as const) {
+      const { bytes, ranges } = await quantizeModel(fp32, inputs, evaluate, {
+        weightOnly: [],
+        nonNegativeInt8: true,
+        weightBits: 7,
+        weightRounding,
+      });
+      // f1 (after ReLU and pooling) starts at 0: int8, zero point 0; the pixels stay uint8.
+      assert.equal(ranges.f1.type, "int8");
+      assert.equal(ranges.f1.zeroPoint, 0);
+      assert.equal(ranges.f1.scale, Math.fround(ranges.f1.max / 127));
+      assert.equal(ranges.pixels.type, undefined);
+      const graph = decodeModel(bytes).graph!;
+      const init = new Map(graph.initializer!.map((i) => [i.name, i]));
+      assert.equal(init.get("f1_zero_point")!.dataType, 3); // INT8
+      assert.equal(init.get("pixels_zero_point")!.dataType, 2); // UINT8
+      for (const w of ["w1_quantized", "w2_quantized"]) {
+        const raw = init.get(w)!.rawData!;
+        const q = new Int8Array(raw.buffer, raw.byteOffset, raw.byteLength);
+        assert.ok(q.every((v) => Math.abs(v) <= 63), `${w} within [-63, 63]`);
+        assert.ok(q.some((v) => Math.abs(v) === 63), `${w} uses the 7-bit range`);
+      }
+      // It runs, and stays close to the float model.
+      const a = await evaluate(fp32, inputs[0], ["logits"]);
+      const b = await evaluate(bytes, inputs[0], ["logits"]);
+      for (let i = 0; i < 4; i++) {
+        assert.ok(Math.abs(a.logits[i] - b.logits[i]) < 0.1, `${a.logits[i]} vs ${b.logits[i]}`);
+      }
     }
   },
 });

@@ -50,6 +50,11 @@ export interface QOperatorAlexNetOptions {
   uint8Weights?: boolean;
   /** Activations as int8 (zero point int8), which our kernels refuse. */
   int8Activations?: boolean;
+  /**
+   * Weight bits: 8 (default, -127..127) or 7 (-63..63, onnxruntime's `reduce_range`: what
+   * relaxed SIMD's 7-bit operand takes, wasm/README.md). Still stored as int8.
+   */
+  weightBits?: 7 | 8;
 }
 
 /** A built model: the QOperator bytes, its float source, and inputs like the calibration's. */
@@ -87,8 +92,8 @@ function asym(min: number, max: number) {
   return { scale, zp: Math.round(-min / scale) };
 }
 
-/** Symmetric int8 of `w` ([rows, inner] when perRow, else one scale). */
-function symInt8(w: Float32Array, rows: number, perRow: boolean) {
+/** Symmetric int8 of `w` ([rows, inner] when perRow, else one scale), |q| <= qMax. */
+function symInt8(w: Float32Array, rows: number, perRow: boolean, qMax = 127) {
   const inner = w.length / rows;
   const scales = new Float32Array(perRow ? rows : 1);
   for (let r = 0; r < rows; r++) {
@@ -97,12 +102,12 @@ function symInt8(w: Float32Array, rows: number, perRow: boolean) {
     const s = perRow ? r : 0;
     scales[s] = Math.max(scales[s], m);
   }
-  for (let i = 0; i < scales.length; i++) scales[i] = Math.fround(scales[i] / 127 || 1);
+  for (let i = 0; i < scales.length; i++) scales[i] = Math.fround(scales[i] / qMax || 1);
   const q = new Int8Array(w.length);
   const deq = new Float32Array(w.length);
   for (let i = 0; i < w.length; i++) {
     const s = scales[perRow ? Math.floor(i / inner) : 0];
-    q[i] = Math.max(-127, Math.min(127, Math.round(w[i] / s)));
+    q[i] = Math.max(-qMax, Math.min(qMax, Math.round(w[i] / s)));
     deq[i] = q[i] * s;
   }
   return { q, scales, deq };
@@ -129,6 +134,7 @@ export async function buildQOperatorAlexNet(
     calibration = 4,
   } = options;
   const random = mulberry32(seed);
+  const qMax = options.weightBits === 7 ? 63 : 127;
   const convs = [
     { name: "conv1", out: 96, k: 11, s: 4, p: 0, g: 1 },
     { name: "conv2", out: 256, k: 5, s: 1, p: 2, g: 2 },
@@ -149,7 +155,7 @@ export async function buildQOperatorAlexNet(
     // conv1 brings the [-128, 128) pixels to O(1), so that the logits are too.
     const w = heUniform(l.out * fanIn, fanIn, random, l.name === "conv1" ? 1 / 128 : 1);
     const b = Float32Array.from({ length: l.out }, () => 0.2 * random() - 0.05);
-    const wq = symInt8(w, l.out, true);
+    const wq = symInt8(w, l.out, true, qMax);
     const layer = { ...l, dims: [l.out, c / l.g, l.k, l.k], b, ...wq };
     c = l.out;
     h = Math.floor((h + 2 * l.p - l.k) / l.s) + 1;
@@ -164,7 +170,7 @@ export async function buildQOperatorAlexNet(
     // W: [K, N], as MatMul reads it after Gemm(transB) became MatMul + Add.
     const w = heUniform(features * n, features, random);
     const b = Float32Array.from({ length: n }, () => 0.2 * random() - 0.05);
-    const wq = symInt8(w, 1, false);
+    const wq = symInt8(w, 1, false, qMax);
     const layer = { name: name as string, k: features, n, b, ...wq };
     features = n;
     return layer;

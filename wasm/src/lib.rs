@@ -645,7 +645,7 @@ pub extern "C" fn maxpool_f32(x_ptr: usize, y_ptr: usize, geometry_ptr: usize) -
         let x = Buf::new::<f32>(x_ptr, len)?;
         let y = Buf::new::<f32>(y_ptr, g.y_len().ok_or(STATUS_BAD_SHAPE)?)?;
         disjoint(y, &[Some(x)])?;
-        let scratch = Scratch::new(g.w.checked_mul(4).ok_or(STATUS_BAD_SHAPE)?)?;
+        let scratch = Scratch::new(g.w.checked_mul(8).ok_or(STATUS_BAD_SHAPE)?)?;
         // SAFETY: y is disjoint from x (checked above), the scratch block is fresh from
         // the heap; see `Buf::slice`.
         let (x, y, rows) = unsafe { (x.slice(), y.slice_mut(), scratch.0.slice_mut()) };

@@ -12,7 +12,7 @@
 //! padding, possible only with dilations, gives -inf).
 
 use crate::simd::{load4, store4};
-use core::arch::wasm32::f32x4_pmax;
+use core::arch::wasm32::{f32x4_pmax, f32x4_splat, i32x4_shuffle};
 
 /// Pool attributes and shapes, as JavaScript passes them: 16 u32 in this order.
 pub struct Geometry {
@@ -107,15 +107,16 @@ fn taps(o: usize, s: usize, pad: usize, k: usize, d: usize, len: usize) -> (usiz
     (first, last.max(first), start + first * d - pad)
 }
 
-/// y = MaxPool(x). x: [N, C, H, W], y: [N, C, OH, OW]; rows: [W] scratch.
+/// y = MaxPool(x). x: [N, C, H, W], y: [N, C, OH, OW]; rows: [2 W] scratch.
 ///
 /// Per output row, two passes: the max over the window's input rows, column by column
 /// in SIMD (`f32x4.pmax` keeps the running max when the new lane is NaN), then the max
-/// over each window's columns of that row. Both passes take a value only when it is
-/// greater, so the result is the reference's (up to which of +0 and -0 wins a tie).
+/// over each window's columns of that row (`pool_columns`). Both passes take a value
+/// only when it is greater, so the result is the reference's (up to which of +0 and -0
+/// wins a tie).
 pub fn maxpool_f32(g: &Geometry, x: &[f32], y: &mut [f32], rows: &mut [f32]) {
     let plane = g.h * g.w;
-    let rows = &mut rows[..g.w];
+    let (rows, starts) = rows[..2 * g.w].split_at_mut(g.w);
     for (x, y) in x.chunks_exact(plane).zip(y.chunks_exact_mut(g.oh * g.ow)) {
         for (oy, y) in y.chunks_exact_mut(g.ow).enumerate() {
             let (i0, i1, iy0) = taps(oy, g.stride_h, g.pad_top, g.kh, g.dil_h, g.h);
@@ -133,17 +134,98 @@ pub fn maxpool_f32(g: &Geometry, x: &[f32], y: &mut [f32], rows: &mut [f32]) {
                     }
                 }
             }
-            for (ox, out) in y.iter_mut().enumerate() {
-                let (j0, j1, ix0) = taps(ox, g.stride_w, g.pad_left, g.kw, g.dil_w, g.w);
-                let mut m = f32::NEG_INFINITY;
-                for j in 0..j1 - j0 {
-                    let v = rows[ix0 + j * g.dil_w];
-                    if v > m {
-                        m = v;
-                    }
-                }
-                *out = m;
+            pool_columns(g, rows, starts, y);
+        }
+    }
+}
+
+/// y[ox] = the max over window ox's columns of `rows` (one output row). Windows wholly
+/// inside the row, most of them, read `window_maxima` of every start column (SIMD; at
+/// stride 2 half of them go unused, still fewer instructions than a scalar max per
+/// window); the others, in the padding, go tap by tap. scratch: [W].
+fn pool_columns(g: &Geometry, rows: &[f32], scratch: &mut [f32], y: &mut [f32]) {
+    let span = (g.kw - 1) * g.dil_w + 1;
+    // Windows starting at input column 0..inside lie wholly inside the row.
+    let inside = (g.w + 1).saturating_sub(span);
+    if g.stride_w == 2 && g.dil_w == 1 {
+        return pool_columns_stride2(g, rows, inside, y);
+    }
+    let maxima = &mut scratch[..inside];
+    window_maxima(rows, g.kw, g.dil_w, maxima);
+    for (ox, out) in y.iter_mut().enumerate() {
+        let start = ox * g.stride_w; // input column + pad_left
+        if start >= g.pad_left && start - g.pad_left < inside {
+            *out = maxima[start - g.pad_left];
+            continue;
+        }
+        let (j0, j1, ix0) = taps(ox, g.stride_w, g.pad_left, g.kw, g.dil_w, g.w);
+        let mut m = f32::NEG_INFINITY;
+        for j in 0..j1 - j0 {
+            let v = rows[ix0 + j * g.dil_w];
+            if v > m {
+                m = v;
             }
         }
+        *out = m;
+    }
+}
+
+/// `pool_columns` for stride 2 without dilation (AlexNet's pools): four outputs at a
+/// time from the even lanes of two loads per tap, when all their taps and the loads'
+/// odd lanes lie inside the row; the others tap by tap.
+fn pool_columns_stride2(g: &Geometry, rows: &[f32], inside: usize, y: &mut [f32]) {
+    // Outputs ox in [lo, hi) start inside: 2 ox - pad_left in [0, inside).
+    let lo = (g.pad_left + 1) / 2;
+    let hi = y.len().min((inside + g.pad_left + 1) / 2);
+    let mut ox = 0;
+    while ox < y.len() {
+        // Four outputs read rows[s .. s + 6 + kw + 1) with s = 2 ox - pad_left.
+        if ox >= lo && ox + 4 <= hi && 2 * ox - g.pad_left + 6 + g.kw < g.w {
+            let s = 2 * ox - g.pad_left;
+            let mut m = f32x4_splat(f32::NEG_INFINITY);
+            for j in 0..g.kw {
+                let v = &rows[s + j..s + j + 8];
+                let even = i32x4_shuffle::<0, 2, 4, 6>(load4(v), load4(&v[4..]));
+                m = f32x4_pmax(m, even);
+            }
+            store4(&mut y[ox..ox + 4], m);
+            ox += 4;
+            continue;
+        }
+        let (j0, j1, ix0) = taps(ox, g.stride_w, g.pad_left, g.kw, g.dil_w, g.w);
+        let mut m = f32::NEG_INFINITY;
+        for j in 0..j1 - j0 {
+            let v = rows[ix0 + j];
+            if v > m {
+                m = v;
+            }
+        }
+        y[ox] = m;
+        ox += 1;
+    }
+}
+
+/// maxima[i] = max over j < k of rows[i + j * d], taps in order, each taken only when
+/// greater (`f32x4.pmax(m, v)` is `m < v ? v : m`, the scalar rule); needs
+/// i + (k - 1) * d < rows.len() for every i.
+fn window_maxima(rows: &[f32], k: usize, d: usize, maxima: &mut [f32]) {
+    let done = maxima.len() / 4 * 4;
+    let mut out = maxima.chunks_exact_mut(4);
+    for (c, m) in (&mut out).enumerate() {
+        let mut acc = f32x4_splat(f32::NEG_INFINITY);
+        for j in 0..k {
+            acc = f32x4_pmax(acc, load4(&rows[4 * c + j * d..]));
+        }
+        store4(m, acc);
+    }
+    for (i, m) in out.into_remainder().iter_mut().enumerate() {
+        let mut acc = f32::NEG_INFINITY;
+        for j in 0..k {
+            let v = rows[done + i + j * d];
+            if v > acc {
+                acc = v;
+            }
+        }
+        *m = acc;
     }
 }

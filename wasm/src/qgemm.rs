@@ -25,6 +25,13 @@
 //! x64's 16 vector registers and was 1.8x slower. Storing the weights pre-widened to
 //! i16 was no faster (a micro-benchmark: 22 vs 22 GMAC/s one sample per pass).
 //!
+//! One sample (the batch-1 Gemm layers, `gemm_one` / `gemm_wide_one`) runs blocks b and
+//! b + B/2 in one pass: two weight streams, each x load shared by 8 rows. On fc6's shape
+//! the loop alone reads 15-18 GB/s against 10-14 for one block per pass (hand-written
+//! wat loops over 37.7 MB, 2026-12-08), and the kernels run fc6 in 0.66-0.75x, fc7 in
+//! 0.69-0.81x of the time (uint8 and int16 inputs). Blocks b and b + 1 instead were
+//! ~5% slower than b and b + B/2 in the wat loops.
+//!
 //! Exactness: a dot lane adds two products of at most 255 * 128, and the sum over K
 //! is at most K * 255 * 128 < 2^31 for K <= MAX_K.
 //!
@@ -106,6 +113,9 @@ pub trait Sink {
 pub fn gemm(packed: &[u8], kp: usize, xc: &[i16], sink: &mut impl Sink) {
     let n = xc.len() / kp;
     let blocks = packed.len() / (ROWS * kp);
+    if n == 1 {
+        return gemm_one(&packed[..blocks * ROWS * kp], kp, xc, sink);
+    }
     let tile = tile_samples(kp);
     let mut t0 = 0;
     while t0 < n {
@@ -128,6 +138,24 @@ pub fn gemm(packed: &[u8], kp: usize, xc: &[i16], sink: &mut impl Sink) {
     }
 }
 
+/// `gemm` for one sample (the batch-1 Gemm layers, bound by reading their weights):
+/// blocks b and b + B/2 in one pass, two weight streams and 8 rows per x load.
+fn gemm_one(packed: &[u8], kp: usize, x: &[i16], sink: &mut impl Sink) {
+    let blocks = packed.len() / (ROWS * kp);
+    let half = blocks / 2;
+    let (first, second) = packed.split_at(half * ROWS * kp);
+    for (b, (w0, w1)) in
+        first.chunks_exact(ROWS * kp).zip(second.chunks_exact(ROWS * kp)).enumerate()
+    {
+        let (a0, a1) = row_lanes2(w0, w1, x);
+        sink.put(0, b, reduce4(a0));
+        sink.put(0, b + half, reduce4(a1));
+    }
+    if blocks % 2 == 1 {
+        sink.put(0, blocks - 1, block_acc(&second[half * ROWS * kp..], x));
+    }
+}
+
 /// Receives the exact sums of `gemm_wide`: acc[n, 4b..4b + 4] as two f64x2
 /// (rows 4b, 4b + 1 and rows 4b + 2, 4b + 3; lanes past M are 0).
 pub trait WideSink {
@@ -139,6 +167,9 @@ pub trait WideSink {
 /// batch-1 fc layers it is for are bound by reading the weights).
 pub fn gemm_wide(packed: &[u8], kp: usize, xc: &[i16], sink: &mut impl WideSink) {
     let n = xc.len() / kp;
+    if n == 1 {
+        return gemm_wide_one(packed, kp, xc, sink);
+    }
     let tile = (TILE_BYTES / (2 * kp)).max(1);
     let mut t0 = 0;
     while t0 < n {
@@ -152,19 +183,62 @@ pub fn gemm_wide(packed: &[u8], kp: usize, xc: &[i16], sink: &mut impl WideSink)
     }
 }
 
+/// `gemm_wide` for one sample, blocks b and b + B/2 in one pass as in `gemm_one`.
+fn gemm_wide_one(packed: &[u8], kp: usize, x: &[i16], sink: &mut impl WideSink) {
+    let blocks = packed.len() / (ROWS * kp);
+    let half = blocks / 2;
+    let (first, second) = packed[..blocks * ROWS * kp].split_at(half * ROWS * kp);
+    for (b, (w0, w1)) in
+        first.chunks_exact(ROWS * kp).zip(second.chunks_exact(ROWS * kp)).enumerate()
+    {
+        let (a0, a1) = block_acc_wide2(w0, w1, x);
+        sink.put(0, b, a0);
+        sink.put(0, b + half, a1);
+    }
+    if blocks % 2 == 1 {
+        sink.put(0, blocks - 1, block_acc_wide(&second[half * ROWS * kp..], x));
+    }
+}
+
 /// The exact sums of four rows for one sample, `WIDE_KC` values of K at a time in
 /// i32, then in f64: ([row 0, row 1], [row 2, row 3]).
 #[inline(never)]
 fn block_acc_wide(w: &[u8], x: &[i16]) -> (v128, v128) {
     let mut total = [f64x2_splat(0.0); ROWS];
     for (w, x) in w.chunks(ROWS * WIDE_KC).zip(x.chunks(WIDE_KC)) {
-        let acc = row_lanes(w, x);
-        for r in 0..ROWS {
-            let high = i32x4_shuffle::<2, 3, 2, 3>(acc[r], acc[r]);
-            let pair = f64x2_add(f64x2_convert_low_i32x4(acc[r]), f64x2_convert_low_i32x4(high));
-            total[r] = f64x2_add(total[r], pair);
-        }
+        add_wide(&mut total, row_lanes(w, x));
     }
+    reduce_wide(total)
+}
+
+/// `block_acc_wide` of two blocks against one sample in one pass (`row_lanes2`).
+#[inline(never)]
+fn block_acc_wide2(w0: &[u8], w1: &[u8], x: &[i16]) -> ((v128, v128), (v128, v128)) {
+    let mut t0 = [f64x2_splat(0.0); ROWS];
+    let mut t1 = [f64x2_splat(0.0); ROWS];
+    for ((w0, w1), x) in
+        w0.chunks(ROWS * WIDE_KC).zip(w1.chunks(ROWS * WIDE_KC)).zip(x.chunks(WIDE_KC))
+    {
+        let (a0, a1) = row_lanes2(w0, w1, x);
+        add_wide(&mut t0, a0);
+        add_wide(&mut t1, a1);
+    }
+    (reduce_wide(t0), reduce_wide(t1))
+}
+
+/// total[r] += the i32 lanes of acc[r] as f64 (lanes 0 + 2, lanes 1 + 3; exact).
+#[inline(always)]
+fn add_wide(total: &mut [v128; ROWS], acc: [v128; ROWS]) {
+    for r in 0..ROWS {
+        let high = i32x4_shuffle::<2, 3, 2, 3>(acc[r], acc[r]);
+        let pair = f64x2_add(f64x2_convert_low_i32x4(acc[r]), f64x2_convert_low_i32x4(high));
+        total[r] = f64x2_add(total[r], pair);
+    }
+}
+
+/// ([row 0, row 1], [row 2, row 3]): each row's two f64 lanes summed.
+#[inline(always)]
+fn reduce_wide(total: [v128; ROWS]) -> (v128, v128) {
     let sum =
         |a: v128, b: v128| f64x2_add(i64x2_shuffle::<0, 2>(a, b), i64x2_shuffle::<1, 3>(a, b));
     (sum(total[0], total[1]), sum(total[2], total[3]))
@@ -191,6 +265,27 @@ fn row_lanes(w: &[u8], x: &[i16]) -> [v128; ROWS] {
         }
     }
     acc
+}
+
+/// `row_lanes(w0, x)` and `row_lanes(w1, x)` in one pass: each x load serves 8 rows of
+/// two weight streams (8 accumulators, 2 x and 2 weight vectors live).
+#[inline(always)]
+fn row_lanes2(w0: &[u8], w1: &[u8], x: &[i16]) -> ([v128; ROWS], [v128; ROWS]) {
+    let mut a = [i32x4_splat(0); ROWS];
+    let mut b = [i32x4_splat(0); ROWS];
+    for ((w0, w1), x) in
+        w0.chunks_exact(ROWS * KC).zip(w1.chunks_exact(ROWS * KC)).zip(x.chunks_exact(KC))
+    {
+        let xl = load_i16x8(&x[0..8]);
+        let xh = load_i16x8(&x[8..16]);
+        for r in 0..ROWS {
+            let (lo, hi) = load_i8x16_as_i16(&w0[r * KC..(r + 1) * KC]);
+            a[r] = i32x4_add(a[r], i32x4_add(i32x4_dot_i16x8(lo, xl), i32x4_dot_i16x8(hi, xh)));
+            let (lo, hi) = load_i8x16_as_i16(&w1[r * KC..(r + 1) * KC]);
+            b[r] = i32x4_add(b[r], i32x4_add(i32x4_dot_i16x8(lo, xl), i32x4_dot_i16x8(hi, xh)));
+        }
+    }
+    (a, b)
 }
 
 /// acc of four rows (one block) for two samples: `block_acc(w, x0)`, `block_acc(w, x1)`.

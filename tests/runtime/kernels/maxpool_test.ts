@@ -15,7 +15,9 @@ ort.env.logLevel = "error";
 const size = (dims: readonly number[]) => dims.reduce((a, b) => a * b, 1);
 
 // [attributes, x dims]: AlexNet's three pools, ceil mode with a partial last window,
-// asymmetric pads, dilations, 1x1 windows, widths around the 4-lane SIMD rows, N > 1.
+// asymmetric pads, dilations, 1x1 windows, widths around the 4-lane SIMD rows, N > 1,
+// dilated windows wide enough for the SIMD window maxima of wasm/src/maxpool.rs, stride-2 rows
+// wide enough for its four-output path, with and without a left pad.
 const CASES: [MaxPoolParams, ConvDims][] = [
   [{ kernelShape: [3, 3], strides: [2, 2], ceilMode: true }, [1, 96, 54, 54]], // pool1
   [{ kernelShape: [3, 3], strides: [2, 2], ceilMode: true }, [1, 256, 27, 27]], // pool2
@@ -25,6 +27,9 @@ const CASES: [MaxPoolParams, ConvDims][] = [
   [{ kernelShape: [3, 2], strides: [1, 2], pads: [1, 0, 2, 1] }, [3, 2, 5, 6]],
   [{ kernelShape: [3, 3], dilations: [2, 2], pads: [2, 2, 2, 2] }, [1, 1, 6, 7]],
   [{ kernelShape: [1, 1] }, [1, 3, 1, 9]],
+  [{ kernelShape: [2, 3], strides: [1, 3], dilations: [1, 2], pads: [0, 1, 0, 0] }, [1, 2, 4, 19]],
+  [{ kernelShape: [2, 3], strides: [2, 2], pads: [0, 1, 1, 0] }, [1, 2, 5, 23]],
+  [{ kernelShape: [2, 2], strides: [2, 2] }, [1, 1, 3, 21]],
   [{ kernelShape: [5, 4], strides: [3, 3], pads: [2, 1, 2, 3] }, [1, 4, 11, 10]],
   [{ kernelShape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], ceilMode: true }, [1, 2, 8, 9]],
 ];

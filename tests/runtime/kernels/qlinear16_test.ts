@@ -29,7 +29,8 @@ function randomInt16(length: number, seed: number, lo = -32768, hi = 32767): Int
 }
 
 // [M, K, N]: K around the 16-wide chunks and the 1024-wide exact i32 slices, M around
-// the 4-row blocks, AlexNet's fc shapes.
+// the 4-row blocks, AlexNet's fc shapes; N 1 with odd and even counts of blocks (one sample
+// runs blocks in pairs).
 const SHAPES: [number, number, number][] = [
   [1, 1, 1],
   [3, 15, 2],
@@ -40,6 +41,8 @@ const SHAPES: [number, number, number][] = [
   [9, 2049, 3],
   [13, 9216, 2],
   [1000, 4096, 1],
+  [9, 2049, 1],
+  [21, 1025, 1],
 ];
 
 for (const [m, k, n] of SHAPES) {

@@ -19,7 +19,8 @@ function randomLayer(m: number, k: number, seed: number, bias = true): QLinearWe
   };
 }
 
-// [M, K, N, z_x]: K around the 16-wide chunks, M around the 4-row blocks, AlexNet's fc shapes.
+// [M, K, N, z_x]: K around the 16-wide chunks, M around the 4-row blocks, AlexNet's fc shapes;
+// N 1 with an odd and an even count of blocks (one sample runs blocks in pairs).
 const SHAPES: [number, number, number, number][] = [
   [1, 1, 1, 0],
   [3, 1, 2, 128],
@@ -32,6 +33,8 @@ const SHAPES: [number, number, number, number][] = [
   [13, 9216, 2, 128],
   [4096, 64, 3, 255],
   [1000, 4096, 1, 97],
+  [9, 33, 1, 3],
+  [13, 9216, 1, 128],
 ];
 
 for (const [m, k, n, z] of SHAPES) {
