@@ -21,7 +21,6 @@ import {
   type BackendRequest,
   createBackend,
 } from "../runtime/select.ts";
-import { createWasmBackend } from "../runtime/wasm.ts";
 import type { Backend } from "../runtime/backend.ts";
 import type { Int8Mode, LrnMode } from "../runtime/custom_ops.ts";
 import { hasWorkers } from "../host/mod.ts";
@@ -139,6 +138,14 @@ export async function classifierFromModel(
     await backend.release();
     throw e;
   }
+}
+
+/**
+ * The wasm backend on this thread, its module imported on first use: a server whose model
+ * runs in a Worker never loads it (nor onnxruntime-web, nor the graph code) on its own thread.
+ */
+async function createWasmBackend(model: Uint8Array, options: BackendOptions): Promise<Backend> {
+  return await (await import("../runtime/wasm.ts")).createWasmBackend(model, options);
 }
 
 /** A logger writing each line's message to `log` (for callers that only pass `log`). */

@@ -19,7 +19,8 @@ import { type ChannelOptions, startWorker, WorkerChannel } from "../host/mod.ts"
 import { type HostState, Supervisor } from "../host/mod.ts";
 import type { PreprocessSpec } from "../image/mod.ts";
 import type { Backend, RunOptions } from "../runtime/backend.ts";
-import { availableCores, type WasmBackendOptions } from "../runtime/wasm.ts";
+import { availableCores } from "../runtime/backend.ts";
+import type { WasmBackendOptions } from "../runtime/wasm.ts";
 import type { ClassifierMethods, ImageRun, WorkerReady } from "./_worker.ts";
 
 const WORKER_URL = new URL("./_worker.ts", import.meta.url);

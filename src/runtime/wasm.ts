@@ -1,12 +1,16 @@
 /**
  * onnxruntime-web's WebAssembly backend (SIMD, multithreaded), optionally with
  * some operators (LRN) run on our own kernels between onnxruntime sessions.
+ * onnxruntime-web is imported only when a part of the graph runs on it: a model
+ * wholly on our kernels never loads it (~45 ms and ~10 MB per thread that would).
  *
  * @module
  */
-import * as ort from "onnxruntime-web";
+import type * as ort from "onnxruntime-web";
 import { ClassifierError } from "../errors.ts";
-import type { Backend, BackendOutput, GraphIo } from "./backend.ts";
+import { availableCores, type Backend, type BackendOutput, type GraphIo } from "./backend.ts";
+
+export { availableCores };
 import { type Int8Mode, type KernelRegistry, kernelRegistry, type LrnMode } from "./custom_ops.ts";
 import { kernelSet, PartitionedRunner } from "./partitioned.ts";
 import { BoundedQueue } from "../host/mod.ts";
@@ -70,24 +74,28 @@ export const DEFAULT_LRN: LrnMode = "ort";
 /** The default for quantized layers: ours (BENCHMARKS.md, "int8"). */
 export const DEFAULT_INT8: Int8Mode = "custom";
 
-/** Cores the runtime reports (navigator.hardwareConcurrency is standard in Deno and browsers). */
-export function availableCores(): number {
-  return Math.max(1, globalThis.navigator?.hardwareConcurrency ?? 1);
-}
-
 let configuredThreads: number | undefined;
 
 /**
  * onnxruntime-web reads `env.wasm.numThreads` once, when it first initializes
- * its WebAssembly module; later sessions share that thread pool.
+ * its WebAssembly module; later sessions share that thread pool. The first
+ * backend's thread count is noted here and given to onnxruntime-web when it loads.
  */
 function configureThreads(threads: number): number {
-  if (configuredThreads === undefined) {
-    ort.env.wasm.numThreads = threads;
-    ort.env.logLevel = "error";
-    configuredThreads = threads;
-  }
+  configuredThreads ??= threads;
   return configuredThreads;
+}
+
+let ortModule: Promise<typeof ort> | undefined;
+
+/** onnxruntime-web, imported on first use with the configured threads. */
+function loadOrt(): Promise<typeof ort> {
+  ortModule ??= import("onnxruntime-web").then((m) => {
+    m.env.wasm.numThreads = configuredThreads ?? availableCores();
+    m.env.logLevel = "error";
+    return m;
+  });
+  return ortModule;
 }
 
 /** Initializers at least this large are passed to onnxruntime as external data. */
@@ -130,12 +138,13 @@ function withExternalData(bytes: Uint8Array): Uint8Array {
  * its results (fc8 logits moved by 4.5% on the synthetic int8 AlexNet, while
  * "disabled" matches the unfolded graph exactly; docs/int8.md).
  */
-function createSession(
+async function createSession(
   bytes: Uint8Array,
   part: { folded: boolean },
 ): Promise<ort.InferenceSession> {
   const graph = withExternalData(bytes);
-  return ort.InferenceSession.create(graph, {
+  const ort = await loadOrt();
+  return await ort.InferenceSession.create(graph, {
     executionProviders: ["wasm"],
     graphOptimizationLevel: part.folded ? "disabled" : "all",
     // onnxruntime's pool threads otherwise spin for a while after each run, taking the
@@ -278,7 +287,7 @@ export async function createWasmBackend(
     },
     run(data: Float32Array, dims: readonly number[]): Promise<BackendOutput> {
       return queue.run(async () => {
-        const feeds = { [inputName]: new ort.Tensor("float32", data, dims) };
+        const feeds = { [inputName]: { type: "float32" as const, data, dims } };
         const { outputs } = await runner.run(feeds, [outputName]);
         const out = outputs[outputName];
         return { data: out.data as Float32Array, dims: out.dims };
@@ -286,7 +295,7 @@ export async function createWasmBackend(
     },
     capture(data: Float32Array, dims: readonly number[]) {
       return queue.run(async () => {
-        const feeds = { [inputName]: new ort.Tensor("float32", data, dims) };
+        const feeds = { [inputName]: { type: "float32" as const, data, dims } };
         return (await runner.run(feeds, [outputName], { capture: true })).intermediates!;
       });
     },
