@@ -25,7 +25,7 @@ import type { Backend } from "../runtime/backend.ts";
 import type { Int8Mode, LrnMode } from "../runtime/custom_ops.ts";
 import { hasWorkers } from "../host/mod.ts";
 import { Classifier } from "./classifier.ts";
-import { createWorkerBackend, isWorkerBackend } from "./worker_backend.ts";
+import { createWorkerBackend, EarlyWorker, isWorkerBackend } from "./worker_backend.ts";
 
 /** Which model to load and how to run it. */
 export interface LoadOptions {
@@ -60,6 +60,8 @@ export interface LoadOptions {
   logger?: Logger;
   /** Reads the model again, for a Worker that replaces one that died (see WorkerBackendOptions). */
   reload?: () => Promise<Uint8Array>;
+  /** An inference Worker already started, to run the model in (see EarlyWorker). */
+  early?: EarlyWorker;
 }
 
 /**
@@ -100,7 +102,22 @@ export async function loadClassifier(options: LoadOptions = {}): Promise<Classif
     }
   }
   const reload = () => loadModel(manifestUrl, modelUrl).then((m) => m.bytes);
-  return await classifierFromModel(await loadModel(manifestUrl, modelUrl), { reload, ...options });
+  // The model's Worker loads its modules on its own thread while this one reads the file.
+  const early = options.early ?? startEarly(options);
+  try {
+    const model = await loadModel(manifestUrl, modelUrl);
+    return await classifierFromModel(model, { reload, ...options, early });
+  } finally {
+    early?.close();
+  }
+}
+
+/** The inference Worker started ahead, where the model will run in Workers on wasm. */
+function startEarly(options: LoadOptions): EarlyWorker | undefined {
+  const inWorkers = options.workers || options.inferenceWorker;
+  const backend = options.backend ?? "auto";
+  if (!inWorkers || (backend !== "wasm" && backend !== "auto") || !hasWorkers()) return undefined;
+  return new EarlyWorker();
 }
 
 /**
@@ -176,6 +193,7 @@ async function wasmBackend(
     ...options,
     logger: load.logger ?? lineLogger(log),
     reload: load.reload,
+    early: load.early,
   };
   if (load.workers) {
     return await createWorkerBackend(model, { ...inWorkers, workers: load.workers });

@@ -40,6 +40,55 @@ export interface WorkerBackendOptions extends WasmBackendOptions {
   reload?: () => Promise<Uint8Array>;
   /** How long an abandoned call may still run before its Worker is replaced (ms, default 1000). */
   graceMs?: number;
+  /** A Worker started ahead (see {@linkcode EarlyWorker}): the first Worker, once. */
+  early?: EarlyWorker;
+}
+
+/**
+ * An inference Worker started before its model is read: it loads its modules (about 100 ms)
+ * on its own thread while the caller reads the file, instead of after. The first Worker
+ * {@linkcode createWorkerBackend} starts is this one; `close` ends it when nothing took it.
+ *
+ * @example
+ * ```ts
+ * const early = new EarlyWorker();
+ * try {
+ *   const bytes = await Deno.readFile("models/alexnet-synthetic-int8.onnx");
+ *   const backend = await createWorkerBackend(bytes, { ...io, early });
+ * } finally {
+ *   early.close();
+ * }
+ * ```
+ */
+export class EarlyWorker {
+  #worker: Worker | undefined;
+  #failure: string | undefined;
+
+  constructor() {
+    this.#worker = startWorker(WORKER_URL, "the inference Worker");
+    // Until a channel takes it over: a Worker that fails to load is not taken, and a fresh
+    // one starts instead (whose failure the channel then reports).
+    this.#worker.onerror = (event: ErrorEvent) => {
+      event.preventDefault();
+      this.#failure = event.message;
+    };
+  }
+
+  /** The Worker, once; undefined once taken, or when it failed to load. */
+  take(): Worker | undefined {
+    const worker = this.#worker;
+    this.#worker = undefined;
+    if (worker && this.#failure !== undefined) {
+      worker.terminate();
+      return undefined;
+    }
+    return worker;
+  }
+
+  /** Ends the Worker if nothing took it. */
+  close(): void {
+    this.take()?.terminate();
+  }
 }
 
 /** Options of the image calls. */
@@ -95,7 +144,7 @@ async function startOne(
   channelOptions: ChannelOptions,
 ): Promise<{ channel: WorkerChannel<ClassifierMethods>; ready: WorkerReady }> {
   const channel = new WorkerChannel<ClassifierMethods>(
-    startWorker(WORKER_URL, "the inference Worker"),
+    options.early?.take() ?? startWorker(WORKER_URL, "the inference Worker"),
     channelOptions,
   );
   const { inputName, outputName, lrn, int8 } = options;

@@ -249,23 +249,33 @@ export async function createWasmBackend(
   const queue = new BoundedQueue({ capacity: options.maxQueue, yieldToEventLoop: true });
   const custom = new Set(runner.kernelOps);
   let released = false;
+  // The helpers start once the first answer is out (their start and the second packing of the
+  // weights would otherwise share this thread with it), or after HELPERS_IDLE_MS without one.
+  let startHelpers: (() => void) | undefined;
   if (deferThreads) {
-    const started = performance.now();
-    const upgraded = createRunner(plan, registry).then(
-      (next) =>
-        // Swapped between runs; a backend released meanwhile frees the new runner instead.
-        queue.run(async () => {
-          if (released) return await next.release();
-          const old = runner;
-          runner = next;
-          await old.release();
-          options.log?.(
-            `Our kernels now run on ${requested} threads (helpers ready in ` +
-              `${Math.round(performance.now() - started)} ms)`,
-          );
-        }),
-      (e) => options.log?.(`Our kernels stay on 1 thread: ${(e as Error).message}`),
-    ).finally(() => {
+    const asked = new Promise<void>((resolve) => (startHelpers = resolve));
+    const timer = setTimeout(() => startHelpers?.(), HELPERS_IDLE_MS);
+    const upgraded = asked.then(() => {
+      clearTimeout(timer);
+      startHelpers = undefined;
+      if (released) return;
+      const started = performance.now();
+      return createRunner(plan, registry).then(
+        (next) =>
+          // Swapped between runs; a backend released meanwhile frees the new runner instead.
+          queue.run(async () => {
+            if (released) return await next.release();
+            const old = runner;
+            runner = next;
+            await old.release();
+            options.log?.(
+              `Our kernels now run on ${requested} threads (helpers ready in ` +
+                `${Math.round(performance.now() - started)} ms)`,
+            );
+          }),
+        (e) => options.log?.(`Our kernels stay on 1 thread: ${(e as Error).message}`),
+      );
+    }).finally(() => {
       if (options.releaseModel) releaseBytes(model, plan.bytes);
     });
     upgrading.add(upgraded);
@@ -285,13 +295,17 @@ export async function createWasmBackend(
     get queueDepth() {
       return queue.pending;
     },
-    run(data: Float32Array, dims: readonly number[]): Promise<BackendOutput> {
-      return queue.run(async () => {
-        const feeds = { [inputName]: { type: "float32" as const, data, dims } };
-        const { outputs } = await runner.run(feeds, [outputName]);
-        const out = outputs[outputName];
-        return { data: out.data as Float32Array, dims: out.dims };
-      });
+    async run(data: Float32Array, dims: readonly number[]): Promise<BackendOutput> {
+      try {
+        return await queue.run(async () => {
+          const feeds = { [inputName]: { type: "float32" as const, data, dims } };
+          const { outputs } = await runner.run(feeds, [outputName]);
+          const out = outputs[outputName];
+          return { data: out.data as Float32Array, dims: out.dims };
+        });
+      } finally {
+        startHelpers?.();
+      }
     },
     capture(data: Float32Array, dims: readonly number[]) {
       return queue.run(async () => {
@@ -301,14 +315,24 @@ export async function createWasmBackend(
     },
     release: () => {
       released = true;
+      startHelpers?.(); // settles the deferred start (it sees `released` and does nothing)
       return runner.release();
     },
   };
 }
 
+/**
+ * How long a backend whose helpers wait for its first answer waits at most: a server that gets
+ * no request soon takes up its threads while idle.
+ */
+const HELPERS_IDLE_MS = 1000;
+
 const upgrading = new Set<Promise<unknown>>();
 
-/** Resolves once every backend's helper threads have started (or failed to): for tests. */
+/**
+ * Resolves once every backend's helper threads have started (or failed to): for tests. A
+ * backend starts them after its first answer, or a second after it was made.
+ */
 export async function threadsSettled(): Promise<void> {
   await Promise.all(upgrading);
 }
