@@ -160,9 +160,12 @@ export async function classifierFromModel(
 /**
  * The wasm backend on this thread, its module imported on first use: a server whose model
  * runs in a Worker never loads it (nor onnxruntime-web, nor the graph code) on its own thread.
+ * Its helper threads start with it (`eagerThreads`): from this thread they start in tens of
+ * ms, and a deferred start packs the weights a second time while the first set still serves.
  */
 async function createWasmBackend(model: Uint8Array, options: BackendOptions): Promise<Backend> {
-  return await (await import("../runtime/wasm.ts")).createWasmBackend(model, options);
+  const wasm = await import("../runtime/wasm.ts");
+  return await wasm.createWasmBackend(model, { ...options, eagerThreads: true });
 }
 
 /** A logger writing each line's message to `log` (for callers that only pass `log`). */
