@@ -51,8 +51,13 @@ export interface WasmBackendOptions extends GraphIo {
   releaseModel?: boolean;
   /**
    * Start the split kernels' helper threads before the backend is returned. By default a
-   * model wholly on our kernels serves on one thread first and takes up the others once
-   * their helpers have started (2.2 s on the 2-core bench machine), so the first answer comes sooner.
+   * model wholly on our kernels serves on one thread first and starts the helpers after its
+   * first answer (or 1 s without one), swapping them in between two runs: the first answer
+   * comes sooner, but until the swap the weights are packed twice and the model's bytes are
+   * kept (~340 MB peak for the synthetic int8 AlexNet at 2 threads, ~220 MB eager). Inside a
+   * Worker the helpers are nested Workers, which Deno 2.9 takes 0.5-1 s to start (from the
+   * main thread, ~50 ms): the inference Worker defers, a server's own thread does not
+   * (src/classify/load.ts).
    */
   eagerThreads?: boolean;
   /**
@@ -227,7 +232,7 @@ export async function createWasmBackend(
     log: options.log,
   });
   // A model wholly on our kernels serves at once on one thread; the helper Workers of the
-  // split kernels (seconds to start and compile) join after the first answers.
+  // split kernels join after the first answer (see `eagerThreads`).
   const deferThreads = requested > 1 && !options.eagerThreads &&
     plan.parts.every((p) => p.kind === "kernel");
   let runner = await createRunner(

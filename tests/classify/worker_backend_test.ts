@@ -9,6 +9,7 @@ import { QueueFullError } from "../../src/host/bounded_queue.ts";
 import { createWasmBackend } from "../../src/runtime/mod.ts";
 import {
   createWorkerBackend,
+  EarlyWorker,
   type WorkerBackendOptions,
 } from "../../src/classify/worker_backend.ts";
 import { buildTinyModel, fixture, writeTinyModel } from "../_helpers.ts";
@@ -383,5 +384,29 @@ Deno.test({
     assert.ok(errors[0] instanceof ClassifierError);
     assert.deepEqual([errors[0].code, errors[0].message], [errors[1].code, errors[1].message]);
     await Promise.all([remote.release(), local.release()]);
+  },
+});
+
+Deno.test({
+  name: "a Worker started before its model is read serves as the first Worker, taken once",
+  ...t,
+  async fn() {
+    const bytes = buildTinyModel(8, 8);
+    const early = new EarlyWorker();
+    const backend = await createInferenceWorkerBackend(bytes.slice(), { ...io, threads: 1, early });
+    // Taken: nothing is left for a second backend, nor for close to end.
+    assert.equal(early.take(), undefined);
+    early.close();
+    const single = await createWasmBackend(bytes, io);
+    assertClose(
+      (await backend.run(input(1), DIMS)).data,
+      (await single.run(input(1), DIMS)).data,
+      "run",
+    );
+    await Promise.all([backend.release(), single.release()]);
+    // One nothing took up is ended by close, and gives no Worker afterwards.
+    const unused = new EarlyWorker();
+    unused.close();
+    assert.equal(unused.take(), undefined);
   },
 });
