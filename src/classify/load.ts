@@ -98,7 +98,7 @@ export async function loadClassifier(options: LoadOptions = {}): Promise<Classif
       log(
         `Cannot write models/ (${(e as Error).message}): building the synthetic AlexNet in memory`,
       );
-      return await classifierFromModel(syntheticModel(options.seed ?? 1), options);
+      return await classifierFromModel(await syntheticModel(options.seed ?? 1), options);
     }
   }
   const reload = () => loadModel(manifestUrl, modelUrl).then((m) => m.bytes);
@@ -126,7 +126,7 @@ function startEarly(options: LoadOptions): EarlyWorker | undefined {
  *
  * @example
  * ```ts
- * const classifier = await classifierFromModel(syntheticModel(1), { threads: 1 });
+ * const classifier = await classifierFromModel(await syntheticModel(1), { threads: 1 });
  * ```
  */
 export async function classifierFromModel(
