@@ -24,6 +24,7 @@ import {
 import type { Backend } from "../runtime/backend.ts";
 import type { Int8Mode, LrnMode } from "../runtime/custom_ops.ts";
 import { hasWorkers } from "../host/mod.ts";
+import { availableCores } from "../runtime/backend.ts";
 import { Classifier } from "./classifier.ts";
 import { createWorkerBackend, EarlyWorker, isWorkerBackend } from "./worker_backend.ts";
 
@@ -117,7 +118,9 @@ function startEarly(options: LoadOptions): EarlyWorker | undefined {
   const inWorkers = options.workers || options.inferenceWorker;
   const backend = options.backend ?? "auto";
   if (!inWorkers || (backend !== "wasm" && backend !== "auto") || !hasWorkers()) return undefined;
-  return new EarlyWorker();
+  // One session in its Worker gets the asked threads (its helpers start here too); a pool's
+  // Workers one each.
+  return new EarlyWorker(options.workers ? 1 : options.threads ?? availableCores());
 }
 
 /**

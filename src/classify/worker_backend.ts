@@ -15,7 +15,8 @@
  * @module
  */
 import type { Logger } from "../log.ts";
-import { type ChannelOptions, startWorker, WorkerChannel } from "../host/mod.ts";
+import { type CallMessage, type ChannelOptions, startWorker, WorkerChannel } from "../host/mod.ts";
+import { startHelperWorker } from "../runtime/kernels/helper_threads.ts";
 import { type HostState, Supervisor } from "../host/mod.ts";
 import type { PreprocessSpec } from "../image/mod.ts";
 import type { Backend, RunOptions } from "../runtime/backend.ts";
@@ -63,9 +64,22 @@ export interface WorkerBackendOptions extends WasmBackendOptions {
 export class EarlyWorker {
   #worker: Worker | undefined;
   #failure: string | undefined;
+  #helpers: Worker[] = [];
 
-  constructor() {
+  /**
+   * `threads`: the session's; its helper Workers start here too (from this thread in ~50 ms,
+   * from inside the inference Worker in 0.5-1 s) and are handed to it over ports.
+   */
+  constructor(threads = 1) {
     this.#worker = startWorker(WORKER_URL, "the inference Worker");
+    if (threads > 1) {
+      const started = Array.from({ length: threads - 1 }, () => startHelperWorker());
+      this.#helpers = started.map((h) => h.worker);
+      const ports = started.map((h) => h.port);
+      // Answered to no one: the channel that takes the Worker up ignores a reply it did not ask.
+      const call: CallMessage = { kind: "call", id: -1, method: "helpers", body: { ports } };
+      this.#worker.postMessage(call, ports);
+    }
     // Until a channel takes it over: a Worker that fails to load is not taken, and a fresh
     // one starts instead (whose failure the channel then reports).
     this.#worker.onerror = (event: ErrorEvent) => {
@@ -80,14 +94,28 @@ export class EarlyWorker {
     this.#worker = undefined;
     if (worker && this.#failure !== undefined) {
       worker.terminate();
+      this.endHelpers();
       return undefined;
     }
     return worker;
   }
 
-  /** Ends the Worker if nothing took it. */
+  /** Ends the Worker if nothing took it, and its helpers then. */
   close(): void {
-    this.take()?.terminate();
+    const worker = this.take();
+    if (worker) {
+      worker.terminate();
+      this.endHelpers();
+    }
+  }
+
+  /**
+   * Ends the helper Workers: once the Worker that drove them is gone (released, or replaced by
+   * the supervisor; a helper stopped by its pool has ended itself already).
+   */
+  endHelpers(): void {
+    for (const helper of this.#helpers) helper.terminate();
+    this.#helpers = [];
   }
 }
 
@@ -200,6 +228,8 @@ export async function createWorkerBackend(
     logger: options.logger,
     graceMs: options.graceMs,
     async start(channelOptions) {
+      // A replacement: the first Worker, which drove the early helpers, is gone.
+      if (!firstStart) options.early?.endHelpers();
       const bytes = firstStart ? model : keep ?? await options.reload!();
       const started = await startOne(
         bytes,
@@ -244,6 +274,7 @@ export async function createWorkerBackend(
     restartWorker: (index, why) => host.restart(index, why),
     release() {
       host.close();
+      options.early?.endHelpers();
       return Promise.resolve();
     },
   };

@@ -14,6 +14,7 @@ export { availableCores };
 import { type Int8Mode, type KernelRegistry, kernelRegistry, type LrnMode } from "./custom_ops.ts";
 import { kernelSet, PartitionedRunner } from "./partitioned.ts";
 import { BoundedQueue } from "../host/mod.ts";
+import { adoptHelpers } from "./kernels/helper_threads.ts";
 import {
   decodeModel,
   onnx,
@@ -333,6 +334,21 @@ export async function createWasmBackend(
 const HELPERS_IDLE_MS = 1000;
 
 const upgrading = new Set<Promise<unknown>>();
+
+/**
+ * Takes up helper Workers another thread started for this one (one port each, from
+ * `startHelperWorker` in kernels/helper_threads.ts): the next backend of
+ * `ports.length + 1` threads splits its layers over them instead of starting its own.
+ *
+ * @example
+ * ```ts
+ * adoptHelperThreads(ports);
+ * const backend = await createWasmBackend(bytes, { ...io, threads: 2, eagerThreads: true });
+ * ```
+ */
+export function adoptHelperThreads(ports: MessagePort[]): void {
+  adoptHelpers(ports);
+}
 
 /**
  * Resolves once every backend's helper threads have started (or failed to): for tests. A
