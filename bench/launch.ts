@@ -1,7 +1,7 @@
 /**
  * Cold start and memory of each way the server is launched: spawn -> first 200 on
  * `POST /predict`, RSS at that moment, and peak RSS once it has answered 20 more requests
- * and its kernels' helper threads (which join after the first answer) have started, for
+ * and its kernels' helper threads (which may join after the first answer) have started, for
  * the default launch, the single-thread and main-thread variants, and each edge profile.
  * Runs with `deno task start`'s permissions on the synthetic int8 model (made by our
  * quantizer when missing), several rounds interleaved, and prints a loud line when the
@@ -26,9 +26,12 @@ const START_PERMISSIONS = [
   "--allow-sys",
 ];
 const GOALS = { coldMs: 500, peakMb: 200, profilePeakMb: 180 };
-/** The server's line once its helper threads have started (or failed to): src/runtime/wasm.ts. */
-const HELPERS_SETTLED = /Our kernels (now run on \d+ threads|stay on 1 thread)/;
-/** How long to wait for that line: launches on one thread never write it. */
+/**
+ * The server's line once its helper threads have started (or failed to), deferred
+ * (src/runtime/wasm.ts) or given from the start (src/classify/_worker.ts).
+ */
+const HELPERS_SETTLED = /Our kernels (now run on \d+ threads|stay on 1 thread|run on \d+ threads)/;
+/** How long to wait for that line: launches whose threads start with them never write it. */
 const SETTLE_MS = 5000;
 
 /** One launch: a label and the flags it adds to `deno task start`. */
@@ -198,8 +201,8 @@ if (import.meta.main) {
         "Process spawn (`deno run` with `deno task start`'s permissions) to the first 200 on " +
         "`POST /predict` (polled every 20 ms), the resident set at that moment, and the peak " +
         "resident set (VmHWM) after 20 more requests, the kernels' helper threads joining " +
-        `(they start after the first answer; at most ${SETTLE_MS / 1000} s waited) and 5 ` +
-        "more requests. The model is already on disk.",
+        `(where they start after the first answer; at most ${SETTLE_MS / 1000} s waited) ` +
+        "and 5 more requests. The model is already on disk.",
         `Goals: default launch ${GOALS.coldMs} ms and ${GOALS.peakMb} MB peak; each edge profile ` +
         `${GOALS.profilePeakMb} MB peak. ${
           misses.length ? `Missed: ${misses.join("; ")}.` : "All met in this run."

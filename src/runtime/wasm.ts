@@ -55,10 +55,11 @@ export interface WasmBackendOptions extends GraphIo {
    * model wholly on our kernels serves on one thread first and starts the helpers after its
    * first answer (or 1 s without one), swapping them in between two runs: the first answer
    * comes sooner, but until the swap the weights are packed twice and the model's bytes are
-   * kept (synthetic int8 AlexNet, 2 threads: ~340 MB peak in the inference Worker, ~220 MB
-   * eager on the server's thread; bench/launch.ts). Inside a Worker the helpers are nested
-   * Workers, which Deno 2.9 takes 0.5-1 s to start (from the main thread, ~50 ms): the
-   * inference Worker defers, a server's own thread does not (src/classify/load.ts).
+   * kept (synthetic int8 AlexNet, 2 threads, the server's peak: ~335 MB deferred, ~240 MB
+   * eager; bench/launch.ts). Started inside a Worker the helpers are nested Workers, which
+   * Deno 2.9 takes 0.5-1 s to start (~50 ms from the main thread): a server's inference
+   * Worker gets helpers its server's thread started (`adoptHelperThreads`) and is eager, as
+   * is a model on the server's own thread (src/classify).
    */
   eagerThreads?: boolean;
   /**
