@@ -23,7 +23,7 @@ import {
 import { classifierFromModel, loadClassifier } from "./classify/load.ts";
 import { CALLS_PER_WORKER, type Classifier } from "./classify/mod.ts";
 import type { Config } from "./config.ts";
-import { ALEXNET_PARAMETERS } from "./model/alexnet.ts";
+import { ALEXNET_PARAMETERS } from "./model/alexnet_io.ts";
 import { isPresent, sourcesFor } from "./model/fetch.ts";
 import { fetchModelBytes } from "./model/fetch_memory.ts";
 import { chooseStartupModel, type StartupChoice } from "./model/fetch_startup.ts";
@@ -407,6 +407,6 @@ async function remoteModel(
     await Deno.readTextFile(new URL(manifest.labels, manifestUrl)),
     manifest.labels,
   );
-  const parameters = manifest.parameters ?? countParameters(bytes);
+  const parameters = manifest.parameters ?? await countParameters(bytes);
   return { manifest, manifestUrl, bytes, labels, parameters };
 }

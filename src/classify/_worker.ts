@@ -17,7 +17,7 @@ import { type Handlers, movable, Moved, serveMessages, workerLogger } from "../h
 import { decodeImage, preprocess, type PreprocessSpec } from "../image/mod.ts";
 import type { Backend, BackendOutput } from "../runtime/backend.ts";
 import { loopFixedBatch } from "../runtime/fixed_batch.ts";
-import { createWasmBackend, type WasmBackendOptions } from "../runtime/wasm.ts";
+import { adoptHelperThreads, createWasmBackend, type WasmBackendOptions } from "../runtime/wasm.ts";
 
 /** What the Worker needs of the session's options (functions such as a logger cannot be posted). */
 export type WorkerSessionOptions = Pick<
@@ -50,6 +50,8 @@ export type ImageRun = BackendOutput & { timings: { decode: number; preprocess: 
 
 /** The inference Worker's methods. */
 export type ClassifierMethods = {
+  /** Before the model: helper Workers the server's thread started for this one (src/classify/worker_backend.ts, EarlyWorker). */
+  helpers: { body: { ports: MessagePort[] }; result: null };
   init: { body: { model: Uint8Array; options: WorkerSessionOptions }; result: WorkerReady };
   run: { body: TensorJob; result: BackendOutput };
   capture: { body: TensorJob; result: Record<string, BackendOutput> };
@@ -59,6 +61,8 @@ export type ClassifierMethods = {
 
 const log = workerLogger();
 let backend: Backend | undefined;
+/** The threads a session gets with the helpers given by `helpers` (0: none given). */
+let adopted = 0;
 
 function session(): Backend {
   if (!backend) throw new TypeError("Cannot run the model: the Worker has no session yet");
@@ -77,18 +81,28 @@ async function prepareTimed({ bytes, maxPixels, spec }: ImageJob) {
 }
 
 const handlers: Handlers<ClassifierMethods> = {
+  helpers({ ports }) {
+    adoptHelperThreads(ports);
+    adopted = ports.length + 1;
+    return Promise.resolve(null);
+  },
   async init({ model, options }) {
     // The model is this Worker's own copy: nothing else here needs it once the session is made.
     // Graphs with a fixed batch of 1 (the zoo files) run larger batches as a loop, here.
+    const eager = adopted > 1 && adopted === options.threads;
     backend = loopFixedBatch(
       await createWasmBackend(model, {
         ...options,
         threads: options.threads ?? 1,
+        // Helpers started by the server's thread start in tens of ms, not the 0.5-1 s of a
+        // Worker started here: they join at once, and the weights are packed only once.
+        eagerThreads: eager,
         releaseModel: true,
         log: (line) => log.info(line),
       }),
     );
     const { inputShape, kernels, threads } = backend;
+    if (eager) log.info(`Our kernels run on ${threads} threads from the start (helpers given)`);
     return { inputShape: [...inputShape], kernels, threads };
   },
   async run({ data, dims }) {

@@ -21,12 +21,12 @@ import {
   type BackendRequest,
   createBackend,
 } from "../runtime/select.ts";
-import { createWasmBackend } from "../runtime/wasm.ts";
 import type { Backend } from "../runtime/backend.ts";
 import type { Int8Mode, LrnMode } from "../runtime/custom_ops.ts";
 import { hasWorkers } from "../host/mod.ts";
+import { availableCores } from "../runtime/backend.ts";
 import { Classifier } from "./classifier.ts";
-import { createWorkerBackend, isWorkerBackend } from "./worker_backend.ts";
+import { createWorkerBackend, EarlyWorker, isWorkerBackend } from "./worker_backend.ts";
 
 /** Which model to load and how to run it. */
 export interface LoadOptions {
@@ -61,6 +61,8 @@ export interface LoadOptions {
   logger?: Logger;
   /** Reads the model again, for a Worker that replaces one that died (see WorkerBackendOptions). */
   reload?: () => Promise<Uint8Array>;
+  /** An inference Worker already started, to run the model in (see EarlyWorker). */
+  early?: EarlyWorker;
 }
 
 /**
@@ -97,11 +99,28 @@ export async function loadClassifier(options: LoadOptions = {}): Promise<Classif
       log(
         `Cannot write models/ (${(e as Error).message}): building the synthetic AlexNet in memory`,
       );
-      return await classifierFromModel(syntheticModel(options.seed ?? 1), options);
+      return await classifierFromModel(await syntheticModel(options.seed ?? 1), options);
     }
   }
   const reload = () => loadModel(manifestUrl, modelUrl).then((m) => m.bytes);
-  return await classifierFromModel(await loadModel(manifestUrl, modelUrl), { reload, ...options });
+  // The model's Worker loads its modules on its own thread while this one reads the file.
+  const early = options.early ?? startEarly(options);
+  try {
+    const model = await loadModel(manifestUrl, modelUrl);
+    return await classifierFromModel(model, { reload, ...options, early });
+  } finally {
+    early?.close();
+  }
+}
+
+/** The inference Worker started ahead, where the model will run in Workers on wasm. */
+function startEarly(options: LoadOptions): EarlyWorker | undefined {
+  const inWorkers = options.workers || options.inferenceWorker;
+  const backend = options.backend ?? "auto";
+  if (!inWorkers || (backend !== "wasm" && backend !== "auto") || !hasWorkers()) return undefined;
+  // One session in its Worker gets the asked threads (its helpers start here too); a pool's
+  // Workers one each.
+  return new EarlyWorker(options.workers ? 1 : options.threads ?? availableCores());
 }
 
 /**
@@ -110,7 +129,7 @@ export async function loadClassifier(options: LoadOptions = {}): Promise<Classif
  *
  * @example
  * ```ts
- * const classifier = await classifierFromModel(syntheticModel(1), { threads: 1 });
+ * const classifier = await classifierFromModel(await syntheticModel(1), { threads: 1 });
  * ```
  */
 export async function classifierFromModel(
@@ -141,6 +160,17 @@ export async function classifierFromModel(
   }
 }
 
+/**
+ * The wasm backend on this thread, its module imported on first use: a server whose model
+ * runs in a Worker never loads it (nor onnxruntime-web, nor the graph code) on its own thread.
+ * Its helper threads start with it (`eagerThreads`): from this thread they start in tens of
+ * ms, and a deferred start packs the weights a second time while the first set still serves.
+ */
+async function createWasmBackend(model: Uint8Array, options: BackendOptions): Promise<Backend> {
+  const wasm = await import("../runtime/wasm.ts");
+  return await wasm.createWasmBackend(model, { ...options, eagerThreads: true });
+}
+
 /** A logger writing each line's message to `log` (for callers that only pass `log`). */
 function lineLogger(log: (line: string) => void): Logger {
   const write = (_level: LogLevel, msg: string) => log(msg);
@@ -169,6 +199,7 @@ async function wasmBackend(
     ...options,
     logger: load.logger ?? lineLogger(log),
     reload: load.reload,
+    early: load.early,
   };
   if (load.workers) {
     return await createWorkerBackend(model, { ...inWorkers, workers: load.workers });

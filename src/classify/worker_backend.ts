@@ -15,11 +15,13 @@
  * @module
  */
 import type { Logger } from "../log.ts";
-import { type ChannelOptions, startWorker, WorkerChannel } from "../host/mod.ts";
+import { type CallMessage, type ChannelOptions, startWorker, WorkerChannel } from "../host/mod.ts";
+import { startHelperWorker } from "../runtime/kernels/helper_threads.ts";
 import { type HostState, Supervisor } from "../host/mod.ts";
 import type { PreprocessSpec } from "../image/mod.ts";
 import type { Backend, RunOptions } from "../runtime/backend.ts";
-import { availableCores, type WasmBackendOptions } from "../runtime/wasm.ts";
+import { availableCores } from "../runtime/backend.ts";
+import type { WasmBackendOptions } from "../runtime/wasm.ts";
 import type { ClassifierMethods, ImageRun, WorkerReady } from "./_worker.ts";
 
 const WORKER_URL = new URL("./_worker.ts", import.meta.url);
@@ -46,6 +48,82 @@ export interface WorkerBackendOptions extends WasmBackendOptions {
   reload?: () => Promise<Uint8Array>;
   /** How long an abandoned call may still run before its Worker is replaced (ms, default 1000). */
   graceMs?: number;
+  /** A Worker started ahead (see {@linkcode EarlyWorker}): the first Worker, once. */
+  early?: EarlyWorker;
+}
+
+/**
+ * An inference Worker started before its model is read: it loads its modules (about 100 ms)
+ * on its own thread while the caller reads the file, instead of after. The first Worker
+ * {@linkcode createWorkerBackend} starts is this one; `close` ends it when nothing took it.
+ *
+ * @example
+ * ```ts
+ * const early = new EarlyWorker();
+ * try {
+ *   const bytes = await Deno.readFile("models/alexnet-synthetic-int8.onnx");
+ *   const backend = await createWorkerBackend(bytes, { ...io, early });
+ * } finally {
+ *   early.close();
+ * }
+ * ```
+ */
+export class EarlyWorker {
+  #worker: Worker | undefined;
+  #failure: string | undefined;
+  #helpers: Worker[] = [];
+
+  /**
+   * `threads`: the session's; its helper Workers start here too (from this thread in ~50 ms,
+   * from inside the inference Worker in 0.5-1 s) and are handed to it over ports.
+   */
+  constructor(threads = 1) {
+    this.#worker = startWorker(WORKER_URL, "the inference Worker");
+    if (threads > 1) {
+      const started = Array.from({ length: threads - 1 }, () => startHelperWorker());
+      this.#helpers = started.map((h) => h.worker);
+      const ports = started.map((h) => h.port);
+      // Answered to no one: the channel that takes the Worker up ignores a reply it did not ask.
+      const call: CallMessage = { kind: "call", id: -1, method: "helpers", body: { ports } };
+      this.#worker.postMessage(call, ports);
+    }
+    // Until a channel takes it over: a Worker that fails to load is not taken, and a fresh
+    // one starts instead (whose failure the channel then reports).
+    this.#worker.onerror = (event: ErrorEvent) => {
+      event.preventDefault();
+      this.#failure = event.message;
+    };
+  }
+
+  /** The Worker, once; undefined once taken, or when it failed to load. */
+  take(): Worker | undefined {
+    const worker = this.#worker;
+    this.#worker = undefined;
+    if (worker && this.#failure !== undefined) {
+      worker.terminate();
+      this.endHelpers();
+      return undefined;
+    }
+    return worker;
+  }
+
+  /** Ends the Worker if nothing took it, and its helpers then. */
+  close(): void {
+    const worker = this.take();
+    if (worker) {
+      worker.terminate();
+      this.endHelpers();
+    }
+  }
+
+  /**
+   * Ends the helper Workers: once the Worker that drove them is gone (released, or replaced by
+   * the supervisor; a helper stopped by its pool has ended itself already).
+   */
+  endHelpers(): void {
+    for (const helper of this.#helpers) helper.terminate();
+    this.#helpers = [];
+  }
 }
 
 /** Options of the image calls. */
@@ -101,7 +179,7 @@ async function startOne(
   channelOptions: ChannelOptions,
 ): Promise<{ channel: WorkerChannel<ClassifierMethods>; ready: WorkerReady }> {
   const channel = new WorkerChannel<ClassifierMethods>(
-    startWorker(WORKER_URL, "the inference Worker"),
+    options.early?.take() ?? startWorker(WORKER_URL, "the inference Worker"),
     channelOptions,
   );
   const { inputName, outputName, lrn, int8 } = options;
@@ -158,6 +236,8 @@ export async function createWorkerBackend(
     logger: options.logger,
     graceMs: options.graceMs,
     async start(channelOptions) {
+      // A replacement: the first Worker, which drove the early helpers, is gone.
+      if (!firstStart) options.early?.endHelpers();
       const bytes = firstStart ? model : keep ?? await options.reload!();
       const started = await startOne(
         bytes,
@@ -202,6 +282,7 @@ export async function createWorkerBackend(
     restartWorker: (index, why) => host.restart(index, why),
     release() {
       host.close();
+      options.early?.endHelpers();
       return Promise.resolve();
     },
   };

@@ -12,6 +12,7 @@ export {
   type QueueRunOptions,
 } from "./bounded_queue.ts";
 export {
+  type CallMessage,
   type ChannelOptions,
   fromWire,
   type Handlers,

@@ -133,6 +133,21 @@ export function countJpegScans(b: Uint8Array, limit: number): number {
   return scans;
 }
 
+/** "Exif\0\0": the header of an APP1 segment that holds EXIF data. */
+const EXIF_HEADER = [0x45, 0x78, 0x69, 0x66, 0, 0];
+
+/**
+ * Whether the bytes hold an EXIF header ("Exif\0\0") anywhere: without one a JPEG has no
+ * EXIF Orientation, and the EXIF reader need not be loaded. A match inside pixel data only
+ * costs that reader's visit.
+ */
+export function hasExifHeader(b: Uint8Array): boolean {
+  for (let i = b.indexOf(0x45); i >= 0 && i + 6 <= b.length; i = b.indexOf(0x45, i + 1)) {
+    if (EXIF_HEADER.every((v, k) => b[i + k] === v)) return true;
+  }
+  return false;
+}
+
 /**
  * The size an image header declares, or `null` when the header is too short
  * or malformed to say (the decoder then reports the problem).

@@ -12,7 +12,6 @@
  * @module
  */
 import { createRequire } from "node:module";
-import webpDecoder from "@jsquash/webp/codec/dec/webp_dec.js";
 import { ClassifierError } from "../errors.ts";
 import type { DecodedImage } from "./decoded_image.ts";
 import { _isWebp } from "./sniff.ts";
@@ -95,6 +94,8 @@ function wasmModule(): Promise<WebAssembly.Module> {
 
 async function libwebpDecode(bytes: Uint8Array): Promise<DecodedImage | null> {
   const module = await wasmModule();
+  // libwebp's glue is imported on the first WebP, not at start-up.
+  const { default: webpDecoder } = await import("@jsquash/webp/codec/dec/webp_dec.js");
   const decoder = await (webpDecoder as unknown as Factory)({
     noInitialRun: true,
     instantiateWasm(imports, done) {

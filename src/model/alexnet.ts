@@ -16,12 +16,9 @@ import {
   node,
 } from "../graph/mod.ts";
 
-/** Input tensor name of the zoo's bvlcalexnet (and ours). */
-export const ALEXNET_INPUT = "data_0";
-/** Output tensor name of the zoo's bvlcalexnet (and ours): softmax probabilities. */
-export const ALEXNET_OUTPUT = "softmaxout_1";
-/** Learned parameters in the paper's AlexNet. */
-export const ALEXNET_PARAMETERS = 60_965_224;
+import { ALEXNET_INPUT, ALEXNET_OUTPUT, ALEXNET_PARAMETERS } from "./alexnet_io.ts";
+
+export { ALEXNET_INPUT, ALEXNET_OUTPUT, ALEXNET_PARAMETERS };
 
 /** One layer of the network, in order; shapes follow from these. */
 export type LayerSpec =

@@ -6,8 +6,7 @@
  * @module
  */
 import { ClassifierError } from "../errors.ts";
-import { ALEXNET_INPUT, ALEXNET_OUTPUT, ALEXNET_PARAMETERS, buildAlexNet } from "./alexnet.ts";
-import { decodeModel } from "../graph/onnx.ts";
+import { ALEXNET_INPUT, ALEXNET_OUTPUT, ALEXNET_PARAMETERS } from "./alexnet_io.ts";
 import {
   cachedSha256,
   type FileStamp,
@@ -116,6 +115,7 @@ export async function ensureSyntheticModel(
   ) return manifestUrl;
   log(`Generating the synthetic AlexNet (seed ${seed}) into ${modelUrl.pathname}`);
   await Deno.mkdir(dir, { recursive: true });
+  const { buildAlexNet } = await import("./alexnet.ts");
   await writeAtomic(modelUrl, buildAlexNet({ seed }));
   await writeAtomic(manifestUrl, JSON.stringify(syntheticManifest(seed), null, 2) + "\n");
   return manifestUrl;
@@ -140,11 +140,13 @@ export function imagenetLabels(): string[] {
  *
  * @example
  * ```ts
- * const model = syntheticModel(1);
+ * const model = await syntheticModel(1);
  * model.bytes.length; // about 244 MB
  * ```
  */
-export function syntheticModel(seed = 1): LoadedModel {
+export async function syntheticModel(seed = 1): Promise<LoadedModel> {
+  // The builder and the ONNX code it brings load only here, not at every server's start.
+  const { buildAlexNet } = await import("./alexnet.ts");
   return {
     manifest: syntheticManifest(seed),
     manifestUrl: new URL(`${SYNTHETIC_NAME}.json`, MODELS_DIR),
@@ -174,10 +176,14 @@ export function isReadOnlyError(e: unknown): boolean {
  *
  * @example
  * ```ts
- * countParameters(buildAlexNet()); // 60965224
+ * import { buildAlexNet } from "./alexnet.ts";
+ *
+ * await countParameters(buildAlexNet()); // 60965224
  * ```
  */
-export function countParameters(bytes: Uint8Array): number {
+export async function countParameters(bytes: Uint8Array): Promise<number> {
+  // The ONNX decoder loads only for a manifest that does not say (ours all do).
+  const { decodeModel } = await import("../graph/onnx.ts");
   const INT64 = 7;
   let total = 0;
   for (const t of decodeModel(bytes).graph?.initializer ?? []) {
@@ -362,7 +368,7 @@ export async function loadModel(
   let parameters = manifest.parameters;
   if (parameters === undefined) {
     try {
-      parameters = countParameters(bytes);
+      parameters = await countParameters(bytes);
     } catch {
       throw new ClassifierError(
         "model_invalid",

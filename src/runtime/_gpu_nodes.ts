@@ -11,8 +11,6 @@
  *
  * @module
  */
-import { readdirSync } from "node:fs";
-import process from "node:process";
 
 /** Lists a folder's entry names; throws when it cannot be read. */
 export type ListDir = (path: string) => string[];
@@ -27,8 +25,10 @@ export type ListDir = (path: string) => string[];
  * ```
  */
 export function hasGpuDeviceNode(
-  platform: string = process.platform,
-  list: ListDir = (path) => readdirSync(path),
+  // Deno's own calls, not node:fs and node:process: this module is in the server's first
+  // imports (config.ts), and loading those two costs ~25 ms of start-up.
+  platform: string = Deno.build.os,
+  list: ListDir = (path) => Array.from(Deno.readDirSync(path), (entry) => entry.name),
 ): boolean | "unreadable" | undefined {
   if (platform !== "linux") return undefined;
   let dev: string[];
@@ -44,4 +44,37 @@ export function hasGpuDeviceNode(
   } catch {
     return "unreadable";
   }
+}
+
+/**
+ * Why `auto` must not ask `navigator.gpu` for an adapter here, or undefined: without a GPU
+ * device node only a software adapter could answer, which `auto` refuses, and asking would
+ * load its driver (llvmpipe: ~70 MB of RSS) for nothing. Known before anything WebGPU loads.
+ *
+ * @example
+ * ```ts
+ * const refusal = deviceNodeRefusal({ allowFallbackAdapter: false });
+ * if (refusal) console.log(`wasm: ${refusal.message}`);
+ * ```
+ */
+export function deviceNodeRefusal(
+  options: { gpu?: unknown; allowFallbackAdapter?: boolean },
+  node: () => ReturnType<typeof hasGpuDeviceNode> = hasGpuDeviceNode,
+): TypeError | undefined {
+  if (options.gpu || options.allowFallbackAdapter) return undefined;
+  const found = node();
+  if (found === false) {
+    return new TypeError(
+      "this Linux machine has no GPU device node (/dev/dri/renderD*, /dev/nvidia*, /dev/dxg); " +
+        "a software adapter needs --backend=webgpu",
+    );
+  }
+  if (found === "unreadable") {
+    return new TypeError(
+      "without --allow-all the server cannot see whether this Linux machine has a GPU device " +
+        "node, and asking would load a software driver where it has none; " +
+        "--backend=webgpu tries the GPU",
+    );
+  }
+  return undefined;
 }

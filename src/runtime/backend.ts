@@ -55,3 +55,15 @@ export interface Backend {
   /** Frees the session. */
   release(): Promise<void>;
 }
+
+/**
+ * Cores the runtime reports (navigator.hardwareConcurrency is standard in Deno and browsers).
+ *
+ * @example
+ * ```ts
+ * const threads = availableCores(); // 2 on a 2-core machine
+ * ```
+ */
+export function availableCores(): number {
+  return Math.max(1, globalThis.navigator?.hardwareConcurrency ?? 1);
+}

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import * as ort from "onnxruntime-web";
+import type * as ort from "onnxruntime-web";
 import { type KernelPart, type KernelSet, type Partition, partitionModel } from "../graph/mod.ts";
 import type { CustomKernel, KernelRegistry, TensorValue } from "./custom_ops.ts";
 
@@ -40,6 +40,14 @@ interface StepPart {
   ops: string[];
 }
 
+/**
+ * A tensor passed between parts: an onnxruntime `Tensor`, or what our kernels make, the same
+ * three fields without onnxruntime (whose module a model wholly on our kernels never loads).
+ */
+export type RunTensor = Pick<ort.Tensor, "type" | "data" | "dims">;
+
+type OrtModule = typeof ort;
+
 type Step =
   | { kind: "graph"; part: StepPart; session: ort.InferenceSession }
   | { kind: "kernel"; part: StepPart & { opType: string }; kernel: CustomKernel };
@@ -47,7 +55,7 @@ type Step =
 /** What {@linkcode PartitionedRunner.run} returns. */
 export interface PartitionedResult {
   /** The requested outputs. */
-  outputs: Record<string, ort.Tensor>;
+  outputs: Record<string, RunTensor>;
   /** With `capture`, every tensor passed between parts (copied, safe to keep). */
   intermediates?: Record<string, TensorValue>;
 }
@@ -55,6 +63,8 @@ export interface PartitionedResult {
 /** Segment -> kernel -> segment, for any batch size. Not reentrant: queue callers. */
 export class PartitionedRunner {
   readonly #steps: Step[];
+  /** onnxruntime-web, loaded only when a part runs on it (to wrap its feeds). */
+  readonly #ort: OrtModule | undefined;
   /** Op types of each step, e.g. [["Conv","Relu"], ["LRN"], ...]. */
   readonly layout: string[][];
   /** The model's graph outputs. */
@@ -66,8 +76,10 @@ export class PartitionedRunner {
     steps: Step[],
     outputs: string[],
     inputShapes: Record<string, (number | null)[]>,
+    ortModule: OrtModule | undefined,
   ) {
     this.#steps = steps;
+    this.#ort = ortModule;
     this.outputs = outputs;
     this.inputShapes = inputShapes;
     this.layout = steps.map((s) => s.part.ops);
@@ -113,6 +125,9 @@ export class PartitionedRunner {
   ): Promise<PartitionedRunner> {
     const { parts, outputs, inputShapes } = plan;
     const steps: Step[] = [];
+    const ortModule = parts.some((p) => p.kind === "graph")
+      ? await import("onnxruntime-web")
+      : undefined;
     try {
       // Steps keep names only: the parts' bytes and initializers (views into the
       // whole model's buffer) are garbage once sessions and kernels hold copies.
@@ -155,7 +170,7 @@ export class PartitionedRunner {
       await Promise.all(steps.map((s) => s.kind === "graph" ? s.session.release() : undefined));
       throw e;
     }
-    return new PartitionedRunner(steps, outputs, inputShapes);
+    return new PartitionedRunner(steps, outputs, inputShapes, ortModule);
   }
 
   /** Op types that run on our kernels. */
@@ -170,14 +185,14 @@ export class PartitionedRunner {
 
   /** Runs all parts on `feeds` and returns `outputNames`. */
   async run(
-    feeds: Record<string, ort.Tensor>,
+    feeds: Record<string, RunTensor>,
     outputNames: string[],
     options: { capture?: boolean } = {},
   ): Promise<PartitionedResult> {
-    const env = new Map<string, ort.Tensor>(Object.entries(feeds));
+    const env = new Map<string, RunTensor>(Object.entries(feeds));
     const fromKernel = new Set<string>();
     const intermediates: Record<string, TensorValue> | undefined = options.capture ? {} : undefined;
-    const keep = (name: string, t: ort.Tensor) => {
+    const keep = (name: string, t: RunTensor) => {
       if (intermediates && t.type === "float32") {
         intermediates[name] = { data: (t.data as Float32Array).slice(), dims: t.dims };
       }
@@ -191,7 +206,9 @@ export class PartitionedRunner {
     };
     for (const step of this.#steps) {
       if (step.kind === "graph") {
-        const input = Object.fromEntries(step.part.inputs.map((n) => [n, take(n)]));
+        const input = Object.fromEntries(
+          step.part.inputs.map((n) => [n, this.#ortTensor(take(n))]),
+        );
         const out = await step.session.run(input, step.part.outputs);
         for (const name of step.part.outputs) {
           env.set(name, out[name]);
@@ -210,7 +227,7 @@ export class PartitionedRunner {
         const outputs = step.kernel.run(inputs);
         step.part.outputs.forEach((name, i) => {
           // The kernel reuses its buffer next call; the tensor is consumed before that.
-          const t = new ort.Tensor("float32", outputs[i].data, outputs[i].dims);
+          const t: RunTensor = { type: "float32", data: outputs[i].data, dims: outputs[i].dims };
           env.set(name, t);
           fromKernel.add(name);
           keep(name, t);
@@ -220,11 +237,17 @@ export class PartitionedRunner {
     const result = (n: string) => {
       const t = take(n);
       // A kernel's buffer is overwritten by the next run; hand out a copy.
-      return fromKernel.has(n)
-        ? new ort.Tensor("float32", (t.data as Float32Array).slice(), t.dims)
-        : t;
+      return fromKernel.has(n) ? { ...t, data: (t.data as Float32Array).slice() } : t;
     };
     return { outputs: Object.fromEntries(outputNames.map((n) => [n, result(n)])), intermediates };
+  }
+
+  /** `t` as the onnxruntime Tensor a session takes. */
+  #ortTensor(t: RunTensor): ort.Tensor {
+    const Tensor = this.#ort!.Tensor;
+    return t instanceof Tensor
+      ? t
+      : new Tensor(t.type as "float32", t.data as Float32Array, t.dims);
   }
 
   /** Frees every session and kernel. */

@@ -1,14 +1,16 @@
 /**
  * Chooses the inference backend. Backends are tried in priority order; one
  * that cannot start is skipped with a logged reason, and wasm (which runs
- * everywhere onnxruntime-web does) is always last.
+ * everywhere onnxruntime-web does) is always last. Each backend's module is
+ * imported when it is tried: a server whose model runs in a Worker loads none
+ * of them on its own thread.
  *
  * @module
  */
 import type { Backend } from "./backend.ts";
-import { createNativeBackend } from "./native.ts";
-import { createWasmBackend, type WasmBackendOptions } from "./wasm.ts";
-import { createWebGpuBackend, type WebGpuBackendOptions } from "./webgpu.ts";
+import type { WasmBackendOptions } from "./wasm.ts";
+import type { WebGpuBackendOptions } from "./webgpu.ts";
+import { deviceNodeRefusal } from "./_gpu_nodes.ts";
 
 /** The backends there are. */
 export type BackendKind = "wasm" | "webgpu" | "native";
@@ -30,6 +32,10 @@ export interface BackendOptions extends WasmBackendOptions, Pick<WebGpuBackendOp
 /** Creates one kind of backend, or throws why it cannot. */
 export type BackendFactory = (model: Uint8Array, options: BackendOptions) => Promise<Backend>;
 
+/** The wasm backend on this thread (its module imported on first use). */
+const createWasmBackend: BackendFactory = async (model, options) =>
+  await (await import("./wasm.ts")).createWasmBackend(model, options);
+
 /**
  * The factories of every backend kind; `wasm` replaces the wasm one (src/classify
  * passes one that runs the session in Workers), which WebGPU also falls back to
@@ -42,13 +48,19 @@ export function backendFactories(
     wasm,
     // A fallback (software) adapter only when webgpu was asked for by name; after a lost
     // device the wasm backend these options make takes over.
-    webgpu: (model, options) =>
-      createWebGpuBackend(model, {
+    webgpu: async (model, options) => {
+      const allowFallbackAdapter = options.backend === "webgpu";
+      // Refused before the WebGPU backend's module (onnxruntime-web, the graph code) loads.
+      const refusal = deviceNodeRefusal({ ...options, allowFallbackAdapter });
+      if (refusal) throw refusal;
+      return await (await import("./webgpu.ts")).createWebGpuBackend(model, {
         ...options,
-        allowFallbackAdapter: options.backend === "webgpu",
+        allowFallbackAdapter,
         fallback: (bytes) => factories.wasm(bytes, options),
-      }),
-    native: createNativeBackend,
+      });
+    },
+    native: async (model, options) =>
+      await (await import("./native.ts")).createNativeBackend(model, options),
   };
   return factories;
 }

@@ -1,15 +1,20 @@
 /**
  * onnxruntime-web's WebAssembly backend (SIMD, multithreaded), optionally with
  * some operators (LRN) run on our own kernels between onnxruntime sessions.
+ * onnxruntime-web is imported only when a part of the graph runs on it: a model
+ * wholly on our kernels never loads it (~45 ms and ~10 MB per thread that would).
  *
  * @module
  */
-import * as ort from "onnxruntime-web";
+import type * as ort from "onnxruntime-web";
 import { ClassifierError } from "../errors.ts";
-import type { Backend, BackendOutput, GraphIo } from "./backend.ts";
+import { availableCores, type Backend, type BackendOutput, type GraphIo } from "./backend.ts";
+
+export { availableCores };
 import { type Int8Mode, type KernelRegistry, kernelRegistry, type LrnMode } from "./custom_ops.ts";
 import { kernelSet, PartitionedRunner } from "./partitioned.ts";
 import { BoundedQueue } from "../host/mod.ts";
+import { adoptHelpers } from "./kernels/helper_threads.ts";
 import {
   decodeModel,
   onnx,
@@ -47,8 +52,14 @@ export interface WasmBackendOptions extends GraphIo {
   releaseModel?: boolean;
   /**
    * Start the split kernels' helper threads before the backend is returned. By default a
-   * model wholly on our kernels serves on one thread first and takes up the others once
-   * their helpers have started (2.2 s on the 2-core bench machine), so the first answer comes sooner.
+   * model wholly on our kernels serves on one thread first and starts the helpers after its
+   * first answer (or 1 s without one), swapping them in between two runs: the first answer
+   * comes sooner, but until the swap the weights are packed twice and the model's bytes are
+   * kept (synthetic int8 AlexNet, 2 threads, the server's peak: ~335 MB deferred, ~240 MB
+   * eager; bench/launch.ts). Started inside a Worker the helpers are nested Workers, which
+   * Deno 2.9 takes 0.5-1 s to start (~50 ms from the main thread): a server's inference
+   * Worker gets helpers its server's thread started (`adoptHelperThreads`) and is eager, as
+   * is a model on the server's own thread (src/classify).
    */
   eagerThreads?: boolean;
   /**
@@ -70,24 +81,28 @@ export const DEFAULT_LRN: LrnMode = "ort";
 /** The default for quantized layers: ours (BENCHMARKS.md, "int8"). */
 export const DEFAULT_INT8: Int8Mode = "custom";
 
-/** Cores the runtime reports (navigator.hardwareConcurrency is standard in Deno and browsers). */
-export function availableCores(): number {
-  return Math.max(1, globalThis.navigator?.hardwareConcurrency ?? 1);
-}
-
 let configuredThreads: number | undefined;
 
 /**
  * onnxruntime-web reads `env.wasm.numThreads` once, when it first initializes
- * its WebAssembly module; later sessions share that thread pool.
+ * its WebAssembly module; later sessions share that thread pool. The first
+ * backend's thread count is noted here and given to onnxruntime-web when it loads.
  */
 function configureThreads(threads: number): number {
-  if (configuredThreads === undefined) {
-    ort.env.wasm.numThreads = threads;
-    ort.env.logLevel = "error";
-    configuredThreads = threads;
-  }
+  configuredThreads ??= threads;
   return configuredThreads;
+}
+
+let ortModule: Promise<typeof ort> | undefined;
+
+/** onnxruntime-web, imported on first use with the configured threads. */
+function loadOrt(): Promise<typeof ort> {
+  ortModule ??= import("onnxruntime-web").then((m) => {
+    m.env.wasm.numThreads = configuredThreads ?? availableCores();
+    m.env.logLevel = "error";
+    return m;
+  });
+  return ortModule;
 }
 
 /** Initializers at least this large are passed to onnxruntime as external data. */
@@ -130,12 +145,13 @@ function withExternalData(bytes: Uint8Array): Uint8Array {
  * its results (fc8 logits moved by 4.5% on the synthetic int8 AlexNet, while
  * "disabled" matches the unfolded graph exactly; docs/int8.md).
  */
-function createSession(
+async function createSession(
   bytes: Uint8Array,
   part: { folded: boolean },
 ): Promise<ort.InferenceSession> {
   const graph = withExternalData(bytes);
-  return ort.InferenceSession.create(graph, {
+  const ort = await loadOrt();
+  return await ort.InferenceSession.create(graph, {
     executionProviders: ["wasm"],
     graphOptimizationLevel: part.folded ? "disabled" : "all",
     // onnxruntime's pool threads otherwise spin for a while after each run, taking the
@@ -218,7 +234,7 @@ export async function createWasmBackend(
     log: options.log,
   });
   // A model wholly on our kernels serves at once on one thread; the helper Workers of the
-  // split kernels (seconds to start and compile) join after the first answers.
+  // split kernels join after the first answer (see `eagerThreads`).
   const deferThreads = requested > 1 && !options.eagerThreads &&
     plan.parts.every((p) => p.kind === "kernel");
   let runner = await createRunner(
@@ -240,23 +256,33 @@ export async function createWasmBackend(
   const queue = new BoundedQueue({ capacity: options.maxQueue, yieldToEventLoop: true });
   const custom = new Set(runner.kernelOps);
   let released = false;
+  // The helpers start once the first answer is out (their start and the second packing of the
+  // weights would otherwise share this thread with it), or after HELPERS_IDLE_MS without one.
+  let startHelpers: (() => void) | undefined;
   if (deferThreads) {
-    const started = performance.now();
-    const upgraded = createRunner(plan, registry).then(
-      (next) =>
-        // Swapped between runs; a backend released meanwhile frees the new runner instead.
-        queue.run(async () => {
-          if (released) return await next.release();
-          const old = runner;
-          runner = next;
-          await old.release();
-          options.log?.(
-            `Our kernels now run on ${requested} threads (helpers ready in ` +
-              `${Math.round(performance.now() - started)} ms)`,
-          );
-        }),
-      (e) => options.log?.(`Our kernels stay on 1 thread: ${(e as Error).message}`),
-    ).finally(() => {
+    const asked = new Promise<void>((resolve) => (startHelpers = resolve));
+    const timer = setTimeout(() => startHelpers?.(), HELPERS_IDLE_MS);
+    const upgraded = asked.then(() => {
+      clearTimeout(timer);
+      startHelpers = undefined;
+      if (released) return;
+      const started = performance.now();
+      return createRunner(plan, registry).then(
+        (next) =>
+          // Swapped between runs; a backend released meanwhile frees the new runner instead.
+          queue.run(async () => {
+            if (released) return await next.release();
+            const old = runner;
+            runner = next;
+            await old.release();
+            options.log?.(
+              `Our kernels now run on ${requested} threads (helpers ready in ` +
+                `${Math.round(performance.now() - started)} ms)`,
+            );
+          }),
+        (e) => options.log?.(`Our kernels stay on 1 thread: ${(e as Error).message}`),
+      );
+    }).finally(() => {
       if (options.releaseModel) releaseBytes(model, plan.bytes);
     });
     upgrading.add(upgraded);
@@ -276,30 +302,59 @@ export async function createWasmBackend(
     get queueDepth() {
       return queue.pending;
     },
-    run(data: Float32Array, dims: readonly number[]): Promise<BackendOutput> {
-      return queue.run(async () => {
-        const feeds = { [inputName]: new ort.Tensor("float32", data, dims) };
-        const { outputs } = await runner.run(feeds, [outputName]);
-        const out = outputs[outputName];
-        return { data: out.data as Float32Array, dims: out.dims };
-      });
+    async run(data: Float32Array, dims: readonly number[]): Promise<BackendOutput> {
+      try {
+        return await queue.run(async () => {
+          const feeds = { [inputName]: { type: "float32" as const, data, dims } };
+          const { outputs } = await runner.run(feeds, [outputName]);
+          const out = outputs[outputName];
+          return { data: out.data as Float32Array, dims: out.dims };
+        });
+      } finally {
+        startHelpers?.();
+      }
     },
     capture(data: Float32Array, dims: readonly number[]) {
       return queue.run(async () => {
-        const feeds = { [inputName]: new ort.Tensor("float32", data, dims) };
+        const feeds = { [inputName]: { type: "float32" as const, data, dims } };
         return (await runner.run(feeds, [outputName], { capture: true })).intermediates!;
       });
     },
     release: () => {
       released = true;
+      startHelpers?.(); // settles the deferred start (it sees `released` and does nothing)
       return runner.release();
     },
   };
 }
 
+/**
+ * How long a backend whose helpers wait for its first answer waits at most: a server that gets
+ * no request soon takes up its threads while idle.
+ */
+const HELPERS_IDLE_MS = 1000;
+
 const upgrading = new Set<Promise<unknown>>();
 
-/** Resolves once every backend's helper threads have started (or failed to): for tests. */
+/**
+ * Takes up helper Workers another thread started for this one (one port each, from
+ * `startHelperWorker` in kernels/helper_threads.ts): the next backend of
+ * `ports.length + 1` threads splits its layers over them instead of starting its own.
+ *
+ * @example
+ * ```ts
+ * adoptHelperThreads(ports);
+ * const backend = await createWasmBackend(bytes, { ...io, threads: 2, eagerThreads: true });
+ * ```
+ */
+export function adoptHelperThreads(ports: MessagePort[]): void {
+  adoptHelpers(ports);
+}
+
+/**
+ * Resolves once every backend's helper threads have started (or failed to): for tests. A
+ * backend starts them after its first answer, or a second after it was made.
+ */
 export async function threadsSettled(): Promise<void> {
   await Promise.all(upgrading);
 }

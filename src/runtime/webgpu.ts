@@ -18,7 +18,7 @@
  *
  * @module
  */
-import * as ort from "onnxruntime-web";
+import type * as ort from "onnxruntime-web";
 import { ClassifierError } from "../errors.ts";
 import type { Backend, BackendOutput } from "./backend.ts";
 import { type KernelRegistry, lrnFactory, type LrnMode } from "./custom_ops.ts";
@@ -26,7 +26,7 @@ import { kernelSet, PartitionedRunner } from "./partitioned.ts";
 import { BoundedQueue } from "../host/mod.ts";
 import { createWasmBackend, type WasmBackendOptions } from "./wasm.ts";
 import { prepare } from "../graph/mod.ts";
-import { hasGpuDeviceNode } from "./_gpu_nodes.ts";
+import { deviceNodeRefusal } from "./_gpu_nodes.ts";
 
 /** What we use of `navigator.gpu`; tests pass stand-ins to force failures. */
 export interface GpuEntry {
@@ -107,22 +107,8 @@ async function openDevice(
 ): Promise<{ device: GPUDevice; description: string; ortGpu: OrtGpu }> {
   const gpu = options.gpu ?? (globalThis.navigator as { gpu?: GpuEntry } | undefined)?.gpu;
   if (!gpu) throw new TypeError("navigator.gpu is not available in this runtime");
-  // Without a GPU device node only a software adapter could answer, which `auto` refuses:
-  // asking would load its driver (llvmpipe: ~70 MB of RSS) for nothing.
-  const node = !options.gpu && !options.allowFallbackAdapter ? hasGpuDeviceNode() : true;
-  if (node === false) {
-    throw new TypeError(
-      "this Linux machine has no GPU device node (/dev/dri/renderD*, /dev/nvidia*, /dev/dxg); " +
-        "a software adapter needs --backend=webgpu",
-    );
-  }
-  if (node === "unreadable") {
-    throw new TypeError(
-      "without --allow-all the server cannot see whether this Linux machine has a GPU device " +
-        "node, and asking would load a software driver where it has none; " +
-        "--backend=webgpu tries the GPU",
-    );
-  }
+  const refusal = deviceNodeRefusal(options);
+  if (refusal) throw refusal;
   const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
   if (!adapter) throw new TypeError("navigator.gpu found no adapter");
   const { description, fallback } = describeAdapter(adapter);
@@ -287,7 +273,7 @@ export async function createWebGpuBackend(
     return cpu(await takeOver());
   };
   const feeds = (data: Float32Array, dims: readonly number[]) => ({
-    [inputName]: new ort.Tensor("float32", data, dims),
+    [inputName]: { type: "float32" as const, data, dims },
   });
 
   return {

@@ -10,10 +10,13 @@ import { createWasmBackend } from "../../src/runtime/mod.ts";
 import {
   CALLS_PER_WORKER,
   createWorkerBackend,
+  EarlyWorker,
   type WorkerBackendOptions,
 } from "../../src/classify/worker_backend.ts";
 import { png } from "../hardening/corpus_images.ts";
 import { buildTinyModel, fixture, writeTinyModel } from "../_helpers.ts";
+import { createLogger } from "../../src/log.ts";
+import { buildQOperatorAlexNet } from "../model/_qoperator_models.ts";
 
 /** A pool of `workers` single-threaded sessions. */
 const createWorkerPoolBackend = (model: Uint8Array, options: WorkerBackendOptions) =>
@@ -410,5 +413,73 @@ Deno.test({
     await Promise.all([big, small]);
     assert.deepEqual(order, ["small", "large"]);
     await pool.release();
+  },
+});
+
+Deno.test({
+  name: "a Worker started before its model is read serves as the first Worker, taken once",
+  ...t,
+  async fn() {
+    const bytes = buildTinyModel(8, 8);
+    const early = new EarlyWorker();
+    const backend = await createInferenceWorkerBackend(bytes.slice(), { ...io, threads: 1, early });
+    // Taken: nothing is left for a second backend, nor for close to end.
+    assert.equal(early.take(), undefined);
+    early.close();
+    const single = await createWasmBackend(bytes, io);
+    assertClose(
+      (await backend.run(input(1), DIMS)).data,
+      (await single.run(input(1), DIMS)).data,
+      "run",
+    );
+    await Promise.all([backend.release(), single.release()]);
+    // One nothing took up is ended by close, and gives no Worker afterwards.
+    const unused = new EarlyWorker();
+    unused.close();
+    assert.equal(unused.take(), undefined);
+  },
+});
+
+Deno.test({
+  name:
+    "an inference Worker given helper threads by this thread splits over them from its first run, with the 1-thread bits",
+  ...t,
+  async fn() {
+    const small = { inputSize: 67, convDivisor: 8, fcWidth: 64, classes: 10, calibration: 2 };
+    const m = await buildQOperatorAlexNet(small);
+    const alex = { inputName: "data_0", outputName: "softmaxout_1", int8: "custom" as const };
+    const x = Float32Array.from({ length: 3 * 67 * 67 }, (_, i) => ((i * 7) % 13) / 13 - 0.5);
+    const dims = [1, 3, 67, 67];
+    const one = await createWasmBackend(m.bytes.slice(), { ...alex, threads: 1 });
+    const expected = (await one.run(x, dims)).data;
+    await one.release();
+    const run = async (early: EarlyWorker | undefined, settled: RegExp) => {
+      const lines: string[] = [];
+      const logger = createLogger({ write: (line) => lines.push(line) });
+      const backend = await createInferenceWorkerBackend(m.bytes.slice(), {
+        ...alex,
+        threads: 2,
+        early,
+        logger,
+      });
+      const out = (await backend.run(x, dims)).data;
+      // Waits for the line saying where the threads stand (at most a minute: then the asserts say).
+      const deadline = Date.now() + 60_000;
+      while (!lines.some((l) => settled.test(l)) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await backend.release();
+      return { out, lines: lines.join("\n") };
+    };
+    // Given: on 2 threads from the start, no helpers started in the Worker, no swap.
+    const given = await run(new EarlyWorker(2), /run on 2 threads from the start/);
+    assert.ok(given.out.every((v, i) => Object.is(v, expected[i])), "2 threads differ from 1");
+    assert.match(given.lines, /run on 2 threads from the start/);
+    assert.doesNotMatch(given.lines, /now run on 2 threads/);
+    // Without: the Worker answers on one thread and starts its own helpers afterwards.
+    const own = await run(undefined, /now run on 2 threads/);
+    assert.ok(own.out.every((v, i) => Object.is(v, expected[i])), "1 thread, in the Worker");
+    assert.match(own.lines, /now run on 2 threads/);
+    assert.doesNotMatch(own.lines, /from the start/);
   },
 });

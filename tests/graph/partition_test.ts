@@ -22,7 +22,7 @@ const LRN = ["LRN"];
 const lrnAttrs = { size: 5, alpha: { float: 1e-4 }, beta: { float: 0.75 }, bias: { float: 1 } };
 const session = (b: Uint8Array) => ort.InferenceSession.create(b, { executionProviders: ["wasm"] });
 
-Deno.test("the synthetic AlexNet splits at both LRNs into three self-contained graphs", () => {
+Deno.test("the synthetic AlexNet splits at both LRNs into three self-contained graphs", async () => {
   const { parts } = partitionModel(buildAlexNet({ seed: 2 }), new Set(LRN));
   assert.deepEqual(parts.map((p) => p.kind), ["graph", "kernel", "graph", "kernel", "graph"]);
   assert.deepEqual(parts.map((p) => [p.inputs, p.outputs]), [
@@ -34,7 +34,7 @@ Deno.test("the synthetic AlexNet splits at both LRNs into three self-contained g
   ]);
   // Each graph part holds only its own weights: together, exactly the model's.
   let total = 0;
-  for (const p of parts) if (p.kind === "graph") total += countParameters(p.bytes);
+  for (const p of parts) if (p.kind === "graph") total += await countParameters(p.bytes);
   assert.equal(total, 60_965_224);
   const first = parts[0];
   assert.ok(first.kind === "graph");

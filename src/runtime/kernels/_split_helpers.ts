@@ -17,29 +17,91 @@ import type { QLinearWeights } from "./_q_args.ts";
  */
 const WebWorker: typeof Worker = globalThis.Worker;
 
+function newHelperWorker(): Worker {
+  if (WebWorker.name === "NodeWorker") {
+    throw new TypeError(
+      "Cannot start a kernel helper: import src/runtime/kernels/split.ts before " +
+        "onnxruntime-web loads its WebAssembly (it replaces globalThis.Worker)",
+    );
+  }
+  return new WebWorker(HELPER_URL, { type: "module" });
+}
+
+const HELPER_URL = new URL("./_split_worker.ts", import.meta.url);
+
+/** A port as a helper's endpoint: terminating closes the port (QUIT ends the helper). */
+function portEndpoint(port: MessagePort): HelperEndpoint {
+  return {
+    postMessage: (message, transfer = []) => port.postMessage(message, transfer),
+    get onmessage() {
+      return port.onmessage;
+    },
+    set onmessage(handler) {
+      port.onmessage = handler;
+    },
+    terminate: () => port.close(),
+  };
+}
+
+/**
+ * Starts a helper Worker on this thread to be driven from another one (an inference
+ * Worker) over the returned port: from this thread it starts in ~50 ms, from inside a Worker
+ * Deno 2.9 takes 0.5-1 s. Hand the port to {@linkcode adoptHelpers} there; the helper ends
+ * when that side's pool stops it, or with `worker.terminate()` here.
+ *
+ * @example
+ * ```ts
+ * const { worker, port } = startHelperWorker();
+ * inferenceWorker.postMessage({ ports: [port] }, [port]); // there: adoptHelpers([port])
+ * ```
+ */
+export function startHelperWorker(): { worker: Worker; port: MessagePort } {
+  const worker = newHelperWorker();
+  const { port1, port2 } = new MessageChannel();
+  worker.postMessage({ op: "port", port: port2 }, [port2]);
+  return { worker, port: port1 };
+}
+
+/** Helpers another thread started, for the next {@linkcode KernelHelpers} to take. */
+const spare: Helper[] = [];
+
+/**
+ * Takes up helpers that another thread started ({@linkcode startHelperWorker}) for the next
+ * pool made here: its first `ports.length` helpers are these instead of new Workers.
+ *
+ * @example
+ * ```ts
+ * adoptHelpers(ports); // then: kernelRegistry("ort", "custom", { threads: ports.length + 1 })
+ * ```
+ */
+export function adoptHelpers(ports: MessagePort[]): void {
+  for (const port of ports) spare.push(new Helper(port));
+}
+
 /** How long the main thread waits for a helper before it gives up (ms). */
 const HELPER_TIMEOUT_MS = 60_000;
 
+/** How a helper is driven: its Worker, or a port to one another thread started. */
+export interface HelperEndpoint {
+  postMessage(message: unknown, transfer?: Transferable[]): void;
+  onmessage: ((e: MessageEvent) => void) | null;
+  terminate(): void;
+}
+
 /** One helper Worker and its shared blocks. */
 export class Helper {
-  readonly worker: Worker;
+  readonly worker: HelperEndpoint;
   readonly control = new Int32Array(new SharedArrayBuffer(CONTROL_WORDS * 4));
   readonly controlF32 = new Float32Array(this.control.buffer);
   data = new SharedArrayBuffer(0);
   #replies = new Map<number, (error?: string) => void>();
+  #kicks = new Set<ReturnType<typeof setInterval>>();
   #request = 0;
   #ack = 0;
 
-  constructor() {
-    if (WebWorker.name === "NodeWorker") {
-      throw new TypeError(
-        "Cannot start a kernel helper: import src/runtime/kernels/split.ts before " +
-          "onnxruntime-web loads its WebAssembly (it replaces globalThis.Worker)",
-      );
-    }
-    this.worker = new WebWorker(new URL("./_split_worker.ts", import.meta.url), {
-      type: "module",
-    });
+  /** `port`: a helper another thread started ({@linkcode startHelperWorker}), else a new one. */
+  constructor(port?: MessagePort) {
+    this.worker = port ? portEndpoint(port) : newHelperWorker();
     this.worker.onmessage = (e: MessageEvent) => {
       this.#replies.get(e.data.id)?.(e.data.error);
       this.#replies.delete(e.data.id);
@@ -65,7 +127,14 @@ export class Helper {
     transfer: ArrayBuffer[],
   ): Promise<void> {
     return new Promise((resolve, reject) => {
+      // Kicked each millisecond until it answers: a helper that enters Atomics.wait just
+      // after a kick misses it and would read the message only after BLOCKING_WAIT_MS (1 s;
+      // the 2-thread start took 1.1 s instead of ~0.1 s on the synthetic int8 AlexNet).
+      const kicks = setInterval(() => this.kick(), 1);
+      this.#kicks.add(kicks);
       this.#replies.set(message.id, (error) => {
+        clearInterval(kicks);
+        this.#kicks.delete(kicks);
         if (error) reject(new Error(error));
         else resolve();
       });
@@ -131,6 +200,8 @@ export class Helper {
   }
 
   terminate(): void {
+    for (const kicks of this.#kicks) clearInterval(kicks);
+    this.#kicks.clear();
     Atomics.store(this.control, CONTROL.QUIT, 1);
     this.kick();
     this.worker.terminate();
@@ -180,7 +251,7 @@ export class KernelHelpers {
 
   /** @internal */
   acquire(): { helpers: Helper[]; id: number } {
-    this.#helpers ??= Array.from({ length: this.threads - 1 }, () => new Helper());
+    this.#helpers ??= Array.from({ length: this.threads - 1 }, () => spare.shift() ?? new Helper());
     this.#users++;
     return { helpers: this.#helpers, id: this.#nextId++ };
   }

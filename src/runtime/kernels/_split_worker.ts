@@ -97,9 +97,21 @@ async function serve(c: Int32Array, f: Float32Array): Promise<void> {
   }
 }
 
-self.onmessage = async (e: MessageEvent) => {
+/**
+ * Where replies go: the Worker that started this helper, or the port a `{ op: "port" }`
+ * message gave it (a helper the server's thread started for an inference Worker, which
+ * then drives it over that port: Deno takes 0.5-1 s to start a Worker inside a Worker).
+ */
+let replies: { postMessage(message: unknown): void } = self;
+const reply = (message: { id: number; error?: string }) => replies.postMessage(message);
+
+const handle = async (e: MessageEvent) => {
   const msg = e.data;
-  if (msg.op === "init") {
+  if (msg.op === "port") {
+    const port = msg.port as MessagePort;
+    replies = port;
+    port.onmessage = handle;
+  } else if (msg.op === "init") {
     control = new Int32Array(msg.control);
     controlF32 = new Float32Array(msg.control);
     serve(control, controlF32).then(() => self.close());
@@ -117,9 +129,9 @@ self.onmessage = async (e: MessageEvent) => {
       for (const s of msg.spec.ops) {
         for (const l of s.layers ?? []) (l.weights.buffer as ArrayBuffer).transfer(0);
       }
-      self.postMessage({ id: msg.id });
+      reply({ id: msg.id });
     } catch (err) {
-      self.postMessage({ id: msg.id, error: (err as Error).message });
+      reply({ id: msg.id, error: (err as Error).message });
     }
   } else if (msg.op === "conv" || msg.op === "gemm") {
     try {
@@ -140,12 +152,13 @@ self.onmessage = async (e: MessageEvent) => {
       // The weights are packed into the kernel's memory now. Free their buffer at once:
       // an idle worker may not collect garbage for a long time.
       (msg.layer.weights.buffer as ArrayBuffer).transfer(0);
-      self.postMessage({ id: msg.id });
+      reply({ id: msg.id });
     } catch (err) {
-      self.postMessage({ id: msg.id, error: (err as Error).message });
+      reply({ id: msg.id, error: (err as Error).message });
     }
   } else if (msg.op === "drop") {
     pieces.get(msg.id)?.kernel.release();
     pieces.delete(msg.id);
   }
 };
+self.onmessage = handle;
