@@ -270,9 +270,9 @@ fn gemm_group(
 }
 
 /// A sink for the pixels from `p0` on: sample n of the GEMM is pixel p0 + n.
-struct Shifted<'a, S: Sink> {
-    sink: &'a mut S,
-    p0: usize,
+pub struct Shifted<'a, S: Sink> {
+    pub sink: &'a mut S,
+    pub p0: usize,
 }
 
 impl<S: Sink> Sink for Shifted<'_, S> {
@@ -284,7 +284,7 @@ impl<S: Sink> Sink for Shifted<'_, S> {
 
 /// image = the centred x of one image inside a zero border of the pads, row by row.
 /// x: [C, H, W], image: [C, H + pads, W + pads].
-fn fill_bordered<T>(
+pub fn fill_bordered<T>(
     g: &Geometry,
     x: &[T],
     image: &mut [i16],
@@ -303,7 +303,7 @@ fn fill_bordered<T>(
 /// window lies inside the bordered image, so each of its rows is a plain (strided when
 /// dilated) copy. image: [C, H + pads, W + pads] i16, cols: [rows, KP] i16 (padding
 /// columns 0).
-fn im2col(g: &Geometry, image: &[i16], group: usize, p0: usize, cols: &mut [i16]) {
+pub fn im2col(g: &Geometry, image: &[i16], group: usize, p0: usize, cols: &mut [i16]) {
     let (hp, wp) = g.padded_hw();
     let plane = hp * wp;
     let cg = g.c / g.group;
@@ -369,12 +369,12 @@ fn pixels(g: &Geometry, channels: &[i16], p0: usize, cols: &mut [i16]) {
 }
 
 /// y: [M, P] of one image; the sink of group `group` writes its M/G rows.
-struct NchwF32<'a> {
-    y: &'a mut [f32],
-    pixels: usize,
-    rows: usize,
-    group: usize,
-    epilogue: &'a Epilogue<'a>,
+pub struct NchwF32<'a> {
+    pub y: &'a mut [f32],
+    pub pixels: usize,
+    pub rows: usize,
+    pub group: usize,
+    pub epilogue: &'a Epilogue<'a>,
 }
 
 impl Sink for NchwF32<'_> {
@@ -396,11 +396,11 @@ impl Sink for NchwF32<'_> {
 }
 
 /// acc: [M, P] of one image.
-struct NchwI32<'a> {
-    acc: &'a mut [i32],
-    pixels: usize,
-    rows: usize,
-    group: usize,
+pub struct NchwI32<'a> {
+    pub acc: &'a mut [i32],
+    pub pixels: usize,
+    pub rows: usize,
+    pub group: usize,
 }
 
 impl Sink for NchwI32<'_> {
