@@ -17,9 +17,10 @@
 //! row padding), then sum w per row as [blocks * 4] i32. Columns: a per pixel, 0 in the
 //! K padding, so the padding adds nothing to the dot nor to sum a.
 //!
-//! The 4-row x 2-pixel dot block comes from the relaxed module when JavaScript has put
-//! its `dot7` into this module's function table (`use_dot7`); otherwise from
-//! `block_core`, the same sums on core SIMD (`i32x4.dot_i16x8_s` on widened values).
+//! The dot block (4 rows x 2 pixels per pass, up to `PAIRS` pairs per call) comes from
+//! the relaxed module when JavaScript has put its `dot7` into this module's function
+//! table (`use_dot7`); otherwise, and for an odd last pixel, from `block_core`, the same
+//! sums on core SIMD (`i32x4.dot_i16x8_s` on widened values).
 
 use crate::qconv::{fill_bordered, im2col, Geometry, NchwF32, NchwI32, Scratch, Shifted};
 use crate::qgemm::{self, reduce4, Sink, KC, ROWS};
@@ -32,8 +33,8 @@ use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 /// The dot block's table index (0: none, use `block_core`).
 static DOT7: AtomicUsize = AtomicUsize::new(0);
 
-/// The relaxed module's `dot7(w, x0, x1, kp, out)`: the raw i32x4 lanes of rows 0..4
-/// against x0 and then against x1, 8 v128 written to out.
+/// The relaxed module's `dot7(w, a, kp, pairs, out)`: out[p] = the four row sums of w
+/// against pixel p of a, for 2 * pairs pixels (wasm/relaxed/dot7.wat).
 type Dot7 = extern "C" fn(usize, usize, usize, usize, usize);
 
 /// Makes the dot block call table slot `index` (0: back to `block_core`).
@@ -237,50 +238,56 @@ fn gemm7(
 ) {
     let n = sums_a.len();
     let dot = DOT7.load(Relaxed);
+    let mut out = [i32x4_splat(0); 2 * PAIRS];
     for (b, w) in weights.chunks_exact(ROWS * kp).enumerate() {
         let w_term = i32x4_mul(load_bytes(&sums_w[b * 16..b * 16 + 16]), i32x4_splat(z_term));
-        let acc = |raw: &[v128], s: usize| {
-            i32x4_sub(i32x4_add(reduce4([raw[0], raw[1], raw[2], raw[3]]), w_term), {
-                i32x4_splat(sums_a[s].wrapping_mul(64))
-            })
+        let mut put = |s: usize, sum: v128| {
+            let a_term = i32x4_splat(sums_a[s].wrapping_mul(64));
+            sink.put(s, b, i32x4_sub(i32x4_add(sum, w_term), a_term));
         };
         let mut s = 0;
-        while s < n {
-            // Pairs of pixels; an odd last one goes in both places.
-            let s1 = (s + 1).min(n - 1);
-            let raw = block(dot, w, &a[s * kp..(s + 1) * kp], &a[s1 * kp..(s1 + 1) * kp]);
-            sink.put(s, b, acc(&raw[0..4], s));
-            if s1 != s {
-                sink.put(s1, b, acc(&raw[4..8], s1));
+        while s + 1 < n {
+            // Pixels s.. in pairs, up to PAIRS pairs per call of the relaxed block.
+            let pairs = PAIRS.min((n - s) / 2);
+            let out = &mut out[..2 * pairs];
+            dot_pairs(dot, w, &a[s * kp..(s + 2 * pairs) * kp], out);
+            for (i, sum) in out.iter().enumerate() {
+                put(s + i, *sum);
             }
-            s += 2;
+            s += 2 * pairs;
+        }
+        if s < n {
+            let x = &a[s * kp..(s + 1) * kp];
+            let raw = block_core(w, x, x);
+            put(s, reduce4([raw[0], raw[1], raw[2], raw[3]]));
         }
     }
 }
 
-/// The raw lanes of four rows of v (w: [KP / 16, 4, 16]) against x0 and x1 ([KP] i8):
-/// from the relaxed module's `dot7` at table slot `dot`, or from `block_core` (0).
+/// Pixel pairs per call of the relaxed block (its output: 1 KiB on the stack).
+const PAIRS: usize = 32;
+
+/// out[p] = the four row sums of w ([KP / 16, 4, 16] v) against pixel p of a
+/// ([out.len(), KP] i8; an even count): the relaxed module's `dot7` at table slot `dot`,
+/// or `block_core` (0).
 #[inline(always)]
-fn block(dot: usize, w: &[u8], x0: &[i8], x1: &[i8]) -> [v128; 8] {
+fn dot_pairs(dot: usize, w: &[u8], a: &[i8], out: &mut [v128]) {
+    let kp = a.len() / out.len();
     if dot == 0 {
-        return block_core(w, x0, x1);
+        for (x, out) in a.chunks_exact(2 * kp).zip(out.chunks_exact_mut(2)) {
+            let raw = block_core(w, &x[..kp], &x[kp..]);
+            out[0] = reduce4([raw[0], raw[1], raw[2], raw[3]]);
+            out[1] = reduce4([raw[4], raw[5], raw[6], raw[7]]);
+        }
+        return;
     }
-    let kp = x0.len();
-    let (w, x1) = (&w[..ROWS * kp], &x1[..kp]);
-    let mut out = [i32x4_splat(0); 8];
+    let (w, pairs) = (&w[..ROWS * kp], out.len() / 2);
     // SAFETY: a wasm32 function pointer is its table index; `use_dot7` was given the
     // slot JavaScript filled with the relaxed module's `dot7`, whose wasm type
-    // (i32, i32, i32, i32, i32) -> () is `Dot7`'s. It reads w[..4 KP], x0[..KP],
-    // x1[..KP] and writes out's 128 bytes, all borrowed here, in this memory.
+    // (i32, i32, i32, i32, i32) -> () is `Dot7`'s. It reads w[..4 KP] and
+    // a[..2 * pairs * KP] and writes out[..2 * pairs], all borrowed here, in this memory.
     let f: Dot7 = unsafe { core::mem::transmute::<usize, Dot7>(dot) };
-    f(
-        w.as_ptr() as usize,
-        x0.as_ptr() as usize,
-        x1.as_ptr() as usize,
-        kp,
-        out.as_mut_ptr() as usize,
-    );
-    out
+    f(w.as_ptr() as usize, a.as_ptr() as usize, kp, pairs, out.as_mut_ptr() as usize);
 }
 
 /// `dot7` on core SIMD: widened to i16, `i32x4.dot_i16x8_s` (products of at most
