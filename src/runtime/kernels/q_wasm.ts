@@ -133,12 +133,22 @@ const FUNCTIONS = [
   "qconv_f32",
   "qconv16_f32",
   "qconv_acc_u8",
+] as const;
+
+/** The 7-bit Conv's exports: modules built before it (A/B runs) lack them. */
+const SEVEN_BIT_FUNCTIONS = [
   "qgemm_packed7_bytes",
   "qgemm_pack7",
   "qconv7_f32",
   "qconv7_acc_u8",
   "use_dot7",
 ] as const;
+
+/** Whether instance `k` has the 7-bit Conv (wasm/src/qconv7.rs). */
+export function hasSevenBit(k: QExports): boolean {
+  const exports = k as unknown as Record<string, unknown>;
+  return SEVEN_BIT_FUNCTIONS.every((name) => typeof exports[name] === "function");
+}
 
 /** Status codes of wasm/src/lib.rs. */
 const STATUS_MESSAGES: Record<number, string> = {

@@ -11,6 +11,7 @@ import {
   allocStatic,
   checkStatus,
   fits7Bits,
+  hasSevenBit,
   instantiateQ,
   IoBlock,
   packedBytes,
@@ -113,7 +114,8 @@ export async function createQConvKernel(options: QConvKernelOptions): Promise<QC
   const mg = m / group;
   const k = cg * kh * kw;
   let ex: QExports | undefined = options.instance ?? await instantiateQ(create, options.wasm);
-  const seven = options.sevenBit !== false && activations === "uint8" && fits7Bits(weights);
+  const seven = options.sevenBit !== false && activations === "uint8" && hasSevenBit(ex) &&
+    fits7Bits(weights);
   // The groups' packed blocks one after the other: each group's rows are contiguous in W.
   const groupBytes = packedBytes(ex, create, mg, k, seven);
   const packed = allocStatic(ex, create, groupBytes * group);
