@@ -27,7 +27,7 @@ export function skipRebuild(what: string): boolean {
   if (skip && !hasCargo) {
     console.warn(
       `Skipping the ${what} rebuild checks: ${CARGO} is missing ` +
-        "(apt-get install -y rustc cargo libstd-rust-dev-wasm32 lld binaryen to run them).",
+        "(apt-get install -y rustc cargo libstd-rust-dev-wasm32 lld binaryen wabt to run them).",
     );
   }
   return skip;
@@ -61,7 +61,7 @@ export async function assertRebuildsByteForByte(crateDir: URL, wasmName: string)
   if (!hasCargo) {
     assert.fail(
       `Cannot rebuild ${wasmName}: ${CARGO} is missing. Install the pinned toolchain ` +
-        "(apt-get install -y rustc cargo libstd-rust-dev-wasm32 lld binaryen) " +
+        "(apt-get install -y rustc cargo libstd-rust-dev-wasm32 lld binaryen wabt) " +
         "or set ALEXNET_SKIP_WASM_REBUILD=1 to skip this check.",
     );
   }

@@ -130,7 +130,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "a 7-bit QOperator file gives the same bits on the 7-bit Conv kernel as on the int8 GEMM, 1 and 2 threads",
+  name:
+    "a 7-bit QOperator file gives the same bits on the 7-bit Conv kernel as on the int8 GEMM, 1 and 2 threads",
   ...t,
   async fn() {
     const m = await buildQOperatorAlexNet({ ...SMALL, weightBits: 7 });
