@@ -509,11 +509,13 @@ fn conv_scratch_bytes(g: &qconv::Geometry) -> Result<usize, i32> {
 }
 
 /// Where a 7-bit conv's own scratch starts past `conv_scratch_bytes` (16-aligned), and
-/// its bytes: the sums of a, [col_rows] i32, then a, [col_rows, KP] i8.
+/// its bytes: the sums of a, [col_rows] i32, the columns of a, [col_rows, KP] i8, then
+/// the bordered image of a, [C, H + pads, W + pads] i8.
 fn conv7_scratch_at(g: &qconv::Geometry) -> Result<(usize, usize), i32> {
     let at = conv_scratch_bytes(g)?.checked_add(15).ok_or(STATUS_BAD_SHAPE)? / 16 * 16;
     let rows = g.col_rows().ok_or(STATUS_BAD_SHAPE)?;
     let bytes = g.cols_len().ok_or(STATUS_BAD_SHAPE)?.checked_add(rows * 4);
+    let bytes = bytes.and_then(|b| b.checked_add(g.padded_image_len()?));
     Ok((at, bytes.ok_or(STATUS_BAD_SHAPE)?))
 }
 
@@ -523,10 +525,12 @@ unsafe fn conv7_scratch<'a>(scratch: &Scratch, g: &qconv::Geometry) -> qconv7::S
     let (at, _) = conv7_scratch_at(g).unwrap_or((0, 0));
     let rows = g.col_rows().unwrap_or(0);
     let cols = g.cols_len().unwrap_or(0);
+    let image = g.padded_image_len().unwrap_or(0);
     let at = scratch.0.ptr + at;
     qconv7::Scratch7 {
         sums: Buf { ptr: at, bytes: rows * 4 }.slice_mut(),
         cols: Buf { ptr: at + rows * 4, bytes: cols }.slice_mut(),
+        image: Buf { ptr: at + rows * 4 + cols, bytes: image }.slice_mut(),
     }
 }
 

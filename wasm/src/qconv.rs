@@ -303,7 +303,13 @@ pub fn fill_bordered<T>(
 /// window lies inside the bordered image, so each of its rows is a plain (strided when
 /// dilated) copy. image: [C, H + pads, W + pads] i16, cols: [rows, KP] i16 (padding
 /// columns 0).
-pub fn im2col(g: &Geometry, image: &[i16], group: usize, p0: usize, cols: &mut [i16]) {
+pub fn im2col<T: Copy + Default>(
+    g: &Geometry,
+    image: &[T],
+    group: usize,
+    p0: usize,
+    cols: &mut [T],
+) {
     let (hp, wp) = g.padded_hw();
     let plane = hp * wp;
     let cg = g.c / g.group;
@@ -311,9 +317,9 @@ pub fn im2col(g: &Geometry, image: &[i16], group: usize, p0: usize, cols: &mut [
     // Window rows of a constant width compile to fixed-size copies, without a loop;
     // these are AlexNet's (11, 5, 3).
     match (g.kw, g.dil_w, g.dil_h) {
-        (3, 1, 1) => dense_rows::<3>(g, channels, p0, cols),
-        (5, 1, 1) => dense_rows::<5>(g, channels, p0, cols),
-        (11, 1, 1) => dense_rows::<11>(g, channels, p0, cols),
+        (3, 1, 1) => dense_rows::<T, 3>(g, channels, p0, cols),
+        (5, 1, 1) => dense_rows::<T, 5>(g, channels, p0, cols),
+        (11, 1, 1) => dense_rows::<T, 11>(g, channels, p0, cols),
         _ => pixels(g, channels, p0, cols),
     }
 }
@@ -322,7 +328,12 @@ pub fn im2col(g: &Geometry, image: &[i16], group: usize, p0: usize, cols: &mut [
 /// source offset carried from row to row (+ W + pads) instead of recomputed with two
 /// multiplies per copy (~2% of the convolutions' time, wasm/README.md). Same columns
 /// as `pixels`.
-fn dense_rows<const KW: usize>(g: &Geometry, channels: &[i16], p0: usize, cols: &mut [i16]) {
+fn dense_rows<T: Copy + Default, const KW: usize>(
+    g: &Geometry,
+    channels: &[T],
+    p0: usize,
+    cols: &mut [T],
+) {
     let k = g.k();
     let kp = qgemm::padded_k(k);
     let (hp, wp) = g.padded_hw();
@@ -341,12 +352,12 @@ fn dense_rows<const KW: usize>(g: &Geometry, channels: &[i16], p0: usize, cols: 
                 at += wp;
             }
         }
-        padding.fill(0);
+        padding.fill(T::default());
     }
 }
 
 /// `im2col` for any window: one strided copy per window row.
-fn pixels(g: &Geometry, channels: &[i16], p0: usize, cols: &mut [i16]) {
+fn pixels<T: Copy + Default>(g: &Geometry, channels: &[T], p0: usize, cols: &mut [T]) {
     let k = g.k();
     let kp = qgemm::padded_k(k);
     let (hp, wp) = g.padded_hw();
@@ -364,7 +375,7 @@ fn pixels(g: &Geometry, channels: &[i16], p0: usize, cols: &mut [i16]) {
                 }
             }
         }
-        col[k..].fill(0);
+        col[k..].fill(T::default());
     }
 }
 

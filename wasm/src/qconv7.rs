@@ -80,9 +80,11 @@ pub fn pack7(packed: &mut [u8], src: &[i8], m: usize, k: usize, row0: usize) {
     }
 }
 
-/// Scratch of a 7-bit conv call beside qconv's: a of one tile of pixels, [rows, KP] i8,
-/// and each row's sum of a, [rows] i32.
+/// Scratch of a 7-bit conv call beside qconv's: the bordered image as a = x_q - 128,
+/// [C, H + pads, W + pads] i8, the columns of one tile of pixels, [rows, KP] i8, and
+/// each row's sum of a, [rows] i32.
 pub struct Scratch7<'a> {
+    pub image: &'a mut [i8],
     pub cols: &'a mut [i8],
     pub sums: &'a mut [i32],
 }
@@ -105,15 +107,16 @@ pub fn conv7_f32(
     let out_len = g.m * g.pixels();
     for (x, y) in x.chunks_exact(image_len).zip(y.chunks_exact_mut(out_len)) {
         fill_bordered(g, x, s.image, |x, out| quantize_centered(x, out, quantizer));
+        to_a(s.image, zero_point, s7.image);
         for group in 0..g.group {
             let mut sink = NchwF32 { y, pixels: g.pixels(), rows: g.m / g.group, group, epilogue };
             gemm_group7(
                 g,
                 packed,
-                s.image,
+                s7.image,
                 group,
                 zero_point,
-                (&mut *s.cols, &mut *s7.cols, &mut *s7.sums),
+                (&mut *s7.cols, &mut *s7.sums),
                 &mut sink,
             );
         }
@@ -135,30 +138,31 @@ pub fn conv7_acc(
     let out_len = g.m * g.pixels();
     for (xq, acc) in xq.chunks_exact(image_len).zip(acc.chunks_exact_mut(out_len)) {
         fill_bordered(g, xq, s.image, |xq, out| center_u8(xq, out, zero_point));
+        to_a(s.image, zero_point, s7.image);
         for group in 0..g.group {
             let mut sink = NchwI32 { acc, pixels: g.pixels(), rows: g.m / g.group, group };
             gemm_group7(
                 g,
                 packed,
-                s.image,
+                s7.image,
                 group,
                 zero_point,
-                (&mut *s.cols, &mut *s7.cols, &mut *s7.sums),
+                (&mut *s7.cols, &mut *s7.sums),
                 &mut sink,
             );
         }
     }
 }
 
-/// `qconv::gemm_group` on the 7-bit form: per tile of pixels, the i16 columns of
-/// x_q - z_x (`im2col`), then a and sum a (`to_a`), then the dot blocks.
+/// `qconv::gemm_group` on the 7-bit form: per tile of pixels, the columns of a
+/// (`im2col` of the image of a), their sums (`row_sums`), then the dot blocks.
 fn gemm_group7(
     g: &Geometry,
     packed: &[u8],
-    image: &[i16],
+    image: &[i8],
     group: usize,
     zero_point: u8,
-    (cols, a, sums_a): (&mut [i16], &mut [i8], &mut [i32]),
+    (a, sums_a): (&mut [i8], &mut [i32]),
     sink: &mut impl Sink,
 ) {
     let (mg, k) = (g.m / g.group, g.k());
@@ -167,42 +171,44 @@ fn gemm_group7(
     let (weights, sums_w) = packed[group * len..(group + 1) * len].split_at(data);
     let kp = qgemm::padded_k(k);
     let tile = qgemm::tile_samples(kp);
+    let z_term = 128 - zero_point as i32;
     let mut p0 = 0;
     while p0 < g.pixels() {
         let p1 = g.pixels().min(p0 + tile);
-        let rows = p1 - p0;
-        im2col(g, image, group, p0, &mut cols[..rows * kp]);
-        to_a(&cols[..rows * kp], k, kp, zero_point, &mut a[..rows * kp], &mut sums_a[..rows]);
-        let z_term = 128 - zero_point as i32;
-        gemm7(
-            weights,
-            sums_w,
-            kp,
-            &a[..rows * kp],
-            &sums_a[..rows],
-            z_term,
-            &mut Shifted { sink: &mut *sink, p0 },
-        );
+        let (a, sums_a) = (&mut a[..(p1 - p0) * kp], &mut sums_a[..p1 - p0]);
+        im2col(g, image, group, p0, a);
+        row_sums(a, kp, sums_a);
+        gemm7(weights, sums_w, kp, a, sums_a, z_term, &mut Shifted { sink: &mut *sink, p0 });
         p0 = p1;
     }
 }
 
-/// a = xc + z_x - 128 (= x_q - 128) in every real column, 0 in the K padding, and
-/// sum a per row. xc: [rows, KP] i16 in [-z_x, 255 - z_x]; a: [rows, KP] i8.
-fn to_a(xc: &[i16], k: usize, kp: usize, zero_point: u8, a: &mut [i8], sums: &mut [i32]) {
+/// a = xc + z_x - 128 (= x_q - 128; the border's xc = 0 becomes z_x - 128, the a of
+/// x_q = z_x). xc: the bordered image, i16 in [-z_x, 255 - z_x]; a: the same, i8.
+fn to_a(xc: &[i16], zero_point: u8, a: &mut [i8]) {
     let shift = i16x8_splat(zero_point as i16 - 128);
-    for ((xc, a), sum) in xc.chunks_exact(kp).zip(a.chunks_exact_mut(kp)).zip(sums.iter_mut()) {
+    let mut xs = xc.chunks_exact(16);
+    let mut outs = a.chunks_exact_mut(16);
+    for (xc, a) in (&mut xs).zip(&mut outs) {
+        let lo = i16x8_add(load_i16x8(&xc[0..8]), shift);
+        let hi = i16x8_add(load_i16x8(&xc[8..16]), shift);
+        store_bytes(a, i8x16_narrow_i16x8(lo, hi));
+    }
+    for (xc, a) in xs.remainder().iter().zip(outs.into_remainder()) {
+        *a = (*xc + zero_point as i16 - 128) as i8;
+    }
+}
+
+/// sums[p] = the sum of row p of a: [rows, KP] i8 (the K padding holds 0).
+fn row_sums(a: &[i8], kp: usize, sums: &mut [i32]) {
+    for (row, sum) in a.chunks_exact(kp).zip(sums.iter_mut()) {
         let mut lanes = i32x4_splat(0);
-        for (xc, a) in xc.chunks_exact(16).zip(a.chunks_exact_mut(16)) {
-            let lo = i16x8_add(load_i16x8(&xc[0..8]), shift);
-            let hi = i16x8_add(load_i16x8(&xc[8..16]), shift);
-            lanes = i32x4_add(lanes, i32x4_extadd_pairwise_i16x8(i16x8_add(lo, hi)));
-            store_bytes(a, i8x16_narrow_i16x8(lo, hi));
+        for chunk in row.chunks_exact(16) {
+            // SAFETY: `chunk` is 16 readable bytes; v128_load is an unaligned load.
+            let v = unsafe { v128_load(chunk.as_ptr() as *const v128) };
+            lanes = i32x4_add(lanes, i32x4_extadd_pairwise_i16x8(i16x8_extadd_pairwise_i8x16(v)));
         }
-        // The K padding held xc = 0, now z_x - 128: take it out of the sum and zero it.
-        let pad = (kp - k) as i32 * (zero_point as i32 - 128);
-        *sum = lanes_sum(lanes) - pad;
-        a[k..].fill(0);
+        *sum = lanes_sum(lanes);
     }
 }
 
