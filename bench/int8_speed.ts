@@ -13,7 +13,8 @@
  * tests' builder's AlexNet (tests/model/_qoperator_models.ts, random weights, the zoo's
  * structure), made once into models/alexnet-synthetic-qoperator.onnx (~30 s);
  * `--weight-bits 7` takes its twin with 7-bit weights (-63..63, what relaxed SIMD's
- * 7-bit operand takes; wasm/README.md), models/alexnet-synthetic-qoperator-w7.onnx.
+ * 7-bit operand takes; wasm/README.md), models/alexnet-synthetic-qoperator-w7.onnx, and
+ * adds ours with the 7-bit Conv kernel off (`sevenBitConv: false`) beside it.
  *
  * `--write NAME` adds this run's table to bench/results/NAME-<date>.json (the shape of
  * bench/_results.ts, rendered by `deno task bench:report`): one table per thread count
@@ -115,6 +116,18 @@ const qoperator = async (): Promise<[string, Pick<Backend, "run">][]> => {
       "ours: int8 kernels, QOperator file",
       await createWasmBackend(bytes, { ...io, eagerThreads: true, int8: "custom" }),
     ],
+    // The 7-bit file: the same kernels with the 7-bit Conv kernel off (the int8 GEMM).
+    ...(weightBits === 7
+      ? [[
+        "ours: int8 kernels, QOperator file, 7-bit Conv kernel off",
+        await createWasmBackend(bytes, {
+          ...io,
+          eagerThreads: true,
+          int8: "custom",
+          sevenBitConv: false,
+        }),
+      ]] as [string, Pick<Backend, "run">][]
+      : []),
     // The float synthetic AlexNet (another file: its top-1 is not compared).
     [
       "onnxruntime-web fp32 (synthetic fp32 file)",

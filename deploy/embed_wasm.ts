@@ -1,5 +1,5 @@
 /**
- * Writes our two WebAssembly modules into TypeScript modules as base64, so the
+ * Writes our WebAssembly modules into TypeScript modules as base64, so the
  * server reaches them through static imports that every bundler follows (Deno
  * Deploy's upload, Netlify's and Supabase's bundlers, `deno compile`) instead of
  * reading `.wasm` files from disk at run time, which those bundlers leave out.
@@ -36,6 +36,11 @@ export const EMBEDDED: readonly EmbeddedWasm[] = [
     wasm: "wasm/alexnet_kernels.wasm",
     module: "src/runtime/kernels/_kernels_wasm.ts",
     what: "our int8, LRN and pooling kernels",
+  },
+  {
+    wasm: "wasm/relaxed/dot7.wasm",
+    module: "src/runtime/kernels/_relaxed_wasm.ts",
+    what: "the relaxed-SIMD dot block of the 7-bit convs",
   },
   {
     wasm: "wasm/decode/jpeg_decode.wasm",

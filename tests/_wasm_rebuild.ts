@@ -27,7 +27,7 @@ export function skipRebuild(what: string): boolean {
   if (skip && !hasCargo) {
     console.warn(
       `Skipping the ${what} rebuild checks: ${CARGO} is missing ` +
-        "(apt-get install -y rustc cargo libstd-rust-dev-wasm32 lld binaryen to run them).",
+        "(apt-get install -y rustc cargo libstd-rust-dev-wasm32 lld binaryen wabt to run them).",
     );
   }
   return skip;
@@ -38,8 +38,22 @@ async function sha256(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
   return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+/** Copies the files of `from` (when it exists) into a new folder `to`. */
+async function copyFolder(from: URL, to: string): Promise<void> {
+  try {
+    if (!(await Deno.stat(from)).isDirectory) return;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return;
+    throw e;
+  }
+  await Deno.mkdir(to, { recursive: true });
+  for await (const entry of Deno.readDir(from)) {
+    if (entry.isFile) await Deno.copyFile(new URL(entry.name, from), `${to}/${entry.name}`);
+  }
+}
+
 /**
- * Copies the crate at `crateDir` (Cargo.toml, Cargo.lock, build.sh, src/) to a
+ * Copies the crate at `crateDir` (Cargo.toml, Cargo.lock, build.sh, src/, relaxed/) to a
  * temporary folder, builds it there and checks `wasmName` and its .sha256.
  */
 export async function assertRebuildsByteForByte(crateDir: URL, wasmName: string): Promise<void> {
@@ -47,7 +61,7 @@ export async function assertRebuildsByteForByte(crateDir: URL, wasmName: string)
   if (!hasCargo) {
     assert.fail(
       `Cannot rebuild ${wasmName}: ${CARGO} is missing. Install the pinned toolchain ` +
-        "(apt-get install -y rustc cargo libstd-rust-dev-wasm32 lld binaryen) " +
+        "(apt-get install -y rustc cargo libstd-rust-dev-wasm32 lld binaryen wabt) " +
         "or set ALEXNET_SKIP_WASM_REBUILD=1 to skip this check.",
     );
   }
@@ -59,8 +73,8 @@ export async function assertRebuildsByteForByte(crateDir: URL, wasmName: string)
     for (const file of ["Cargo.toml", "Cargo.lock", "build.sh"]) {
       await Deno.copyFile(new URL(file, crateDir), `${crate}/${file}`);
     }
-    for await (const entry of Deno.readDir(new URL("src/", crateDir))) {
-      await Deno.copyFile(new URL(`src/${entry.name}`, crateDir), `${crate}/src/${entry.name}`);
+    for (const dir of ["src", "relaxed"]) {
+      await copyFolder(new URL(`${dir}/`, crateDir), `${crate}/${dir}`);
     }
     const { code, stderr } = await new Deno.Command("bash", {
       args: [`${crate}/build.sh`, `${tmp}/out`],

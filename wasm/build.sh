@@ -7,9 +7,10 @@
 #   bash wasm/build.sh OUT_DIR     # writes them to OUT_DIR instead (the rebuild test)
 #
 # Toolchain (Debian bookworm packages; rustup toolchains give other bytes):
-#   apt-get install -y rustc cargo libstd-rust-dev-wasm32 lld binaryen
-#   rustc 1.63.0, cargo 1.65.0, rust-lld -> lld 14, wasm-opt version 108 (binaryen)
-# Env overrides: CARGO_TARGET_DIR (default wasm/target), RUSTC, CARGO, WASM_OPT.
+#   apt-get install -y rustc cargo libstd-rust-dev-wasm32 lld binaryen wabt
+#   rustc 1.63.0, cargo 1.65.0, rust-lld -> lld 14, wasm-opt version 108 (binaryen),
+#   wat2wasm 1.0.32 (wabt) for wasm/relaxed/dot7.wat -> relaxed/dot7.wasm{,.sha256}
+# Env overrides: CARGO_TARGET_DIR (default wasm/target), RUSTC, CARGO, WASM_OPT, WAT2WASM.
 set -euo pipefail
 
 crate_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -22,14 +23,15 @@ export PATH=/usr/bin:/bin
 rustc="${RUSTC:-/usr/bin/rustc}"
 cargo="${CARGO:-/usr/bin/cargo}"
 wasm_opt="${WASM_OPT:-/usr/bin/wasm-opt}"
+wat2wasm="${WAT2WASM:-/usr/bin/wat2wasm}"
 
 die() {
   echo "wasm/build.sh: $*" >&2
   exit 1
 }
-for tool in "$rustc" "$cargo" "$wasm_opt" sha256sum; do
+for tool in "$rustc" "$cargo" "$wasm_opt" "$wat2wasm" sha256sum; do
   command -v "$tool" >/dev/null ||
-    die "cannot find $tool: apt-get install -y rustc cargo libstd-rust-dev-wasm32 lld binaryen"
+    die "cannot find $tool: apt-get install -y rustc cargo libstd-rust-dev-wasm32 lld binaryen wabt"
 done
 sysroot="$("$rustc" --print sysroot)"
 [ -d "$sysroot/lib/rustlib/wasm32-unknown-unknown" ] ||
@@ -52,6 +54,9 @@ target_dir="$(cd "$target_dir" && pwd)"
 # simd128: the kernels are written for it (lib.rs refuses to build without).
 # stack-size: the kernels need ~3 KiB of stack; 64 KiB instead of Rust's 1 MiB
 #   default keeps the initial memory at 2 pages instead of 17.
+# export-table, growable-table: JavaScript appends wasm/relaxed's dot7 to the function
+#   table and hands its slot to `use_dot7` (qconv7.rs): the 7-bit convs call it with
+#   call_indirect, the relaxed module working on this module's exported memory.
 # remap-path-prefix: paths end up in the binary only through panic locations, but
 #   map them anyway so the bytes never depend on where the checkout lives.
 # The flags go in CARGO_ENCODED_RUSTFLAGS (separated by 0x1f) so a checkout path
@@ -59,6 +64,8 @@ target_dir="$(cd "$target_dir" && pwd)"
 flags=(
   -C target-feature=+simd128
   -C link-arg=-zstack-size=65536
+  -C link-arg=--export-table
+  -C link-arg=--growable-table
   "--remap-path-prefix=$crate_dir=/alexnet_kernels"
   "--remap-path-prefix=$target_dir=/target"
 )
@@ -81,6 +88,13 @@ raw="$target_dir/wasm32-unknown-unknown/release/alexnet_kernels.wasm"
 (cd "$out_dir" && sha256sum alexnet_kernels.wasm >alexnet_kernels.wasm.sha256)
 echo "wasm/build.sh: wrote $out_dir/alexnet_kernels.wasm ($(wc -c <"$out_dir/alexnet_kernels.wasm") bytes)" >&2
 cat "$out_dir/alexnet_kernels.wasm.sha256" >&2
+
+# The relaxed-SIMD dot block of the 7-bit convs (qconv7.rs), hand-written: rustc 1.63
+# has no relaxed intrinsics. wat2wasm's output depends only on the text and its version.
+mkdir -p "$out_dir/relaxed"
+"$wat2wasm" --enable-relaxed-simd "$crate_dir/relaxed/dot7.wat" -o "$out_dir/relaxed/dot7.wasm"
+(cd "$out_dir" && sha256sum relaxed/dot7.wasm >relaxed/dot7.wasm.sha256)
+cat "$out_dir/relaxed/dot7.wasm.sha256" >&2
 
 # The server imports the module's bytes from a generated TypeScript module (bundlers carry
 # imports, not files read at run time): refresh it when the committed module was rebuilt.

@@ -79,7 +79,7 @@ const lrnGlueFactory: KernelFactory = (part) => lrnFactory(part);
 lrnGlueFactory.wholeGraphOnly = true;
 
 /** A part as a chain op, or undefined when chains do not take it. */
-function chainOp(part: KernelPart): ChainOp | undefined {
+function chainOp(part: KernelPart, sevenBit?: boolean): ChainOp | undefined {
   if (part.opType === "LRN") return { op: "lrn", params: readLrn(part.node) };
   if (part.opType === "MaxPool") {
     const params = readMaxPool(part.node);
@@ -92,7 +92,10 @@ function chainOp(part: KernelPart): ChainOp | undefined {
   return {
     op: "conv",
     // `activations`: an int16 (weight-only) conv ignores xScale and xZeroPoint.
-    layer: { weights, shape, weightScales, bias, group, strides, pads, dilations, activations },
+    layer: {
+      ...{ weights, shape, weightScales, bias, group, strides, pads, dilations, activations },
+      sevenBit,
+    },
     xScale: c.xScale,
     xZeroPoint: c.xZeroPoint,
     relu: c.relu,
@@ -104,11 +107,15 @@ function chainOp(part: KernelPart): ChainOp | undefined {
  * (kernels/split.ts, `createSplitChain`): one hand-off per run of layers, LRN and
  * MaxPool split too.
  */
-function chainFactoryFor(helpers: KernelHelpers, shared: SharedInstance): ChainFactory {
+function chainFactoryFor(
+  helpers: KernelHelpers,
+  shared: SharedInstance,
+  sevenBit?: boolean,
+): ChainFactory {
   return async (parts) => {
     const ops: ChainOp[] = [];
     for (const part of parts) {
-      const op = chainOp(part);
+      const op = chainOp(part, sevenBit);
       if (!op) break;
       ops.push(op);
     }
@@ -150,6 +157,8 @@ export interface KernelRegistryOptions {
    * calling thread (the layout before chains, kept for comparison).
    */
   chains?: boolean;
+  /** Whether 7-bit int8 Convs take the 7-bit kernel (default true; `sevenBit` of kernels). */
+  sevenBit?: boolean;
 }
 
 /**
@@ -188,7 +197,7 @@ export function kernelRegistry(
     };
     entries.push(
       ["Gemm", qdqGemmFactoryFor(helpers, shared)],
-      ["Conv", qdqConvFactoryFor(helpers, shared)],
+      ["Conv", qdqConvFactoryFor(helpers, shared, options.sevenBit)],
       ["MaxPool", maxPoolFactory],
       ["Flatten", flattenFactory],
       ["Relu", reluFactory],
@@ -196,7 +205,9 @@ export function kernelRegistry(
     );
     if (lrn !== "custom") entries.push(["LRN", lrnGlueFactory]);
     if (helpers && options.chains !== false) {
-      return Object.assign(new Map(entries), { chain: chainFactoryFor(helpers, shared) });
+      return Object.assign(new Map(entries), {
+        chain: chainFactoryFor(helpers, shared, options.sevenBit),
+      });
     }
   }
   return new Map(entries);

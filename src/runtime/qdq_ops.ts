@@ -171,10 +171,15 @@ export function qdqGemmFactoryFor(helpers?: KernelHelpers, shared?: SharedInstan
 }
 
 /** The QDQ Conv on our int8 kernel: x: [N, C, H, W] -> y: [N, M, OH, OW]; as above. */
-export function qdqConvFactoryFor(helpers?: KernelHelpers, shared?: SharedInstance): KernelFactory {
+export function qdqConvFactoryFor(
+  helpers?: KernelHelpers,
+  shared?: SharedInstance,
+  sevenBit?: boolean,
+): KernelFactory {
   const factory: KernelFactory = async (part: KernelPart) => {
-    const g = readQdqConv(part);
-    if (!g) throw new TypeError(`Cannot run ${part.node.name} as an int8 Conv: not a QDQ Conv`);
+    const read = readQdqConv(part);
+    if (!read) throw new TypeError(`Cannot run ${part.node.name} as an int8 Conv: not a QDQ Conv`);
+    const g = { ...read, sevenBit };
     const instance = await shared?.();
     const kernel = (helpers && await createSplitConvKernel(g, helpers, instance)) ??
       await createQConvKernel({ ...g, instance });

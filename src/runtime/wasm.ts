@@ -44,6 +44,13 @@ export interface WasmBackendOptions extends GraphIo {
    */
   int8?: Int8Mode;
   /**
+   * Run int8 Conv layers whose weights all fit 7 bits (-63..63), with uint8 activations,
+   * on the 7-bit kernel (one relaxed-SIMD dot per 16 multiply-adds where the engine has
+   * it; kernels/qconv_wasm.ts): the same outputs bit for bit. Default true; false keeps
+   * the int8 GEMM (A/B runs).
+   */
+  sevenBitConv?: boolean;
+  /**
    * Detach the model's buffer once the sessions and kernels are made, so its memory
    * goes back at once even where something still references it (onnxruntime-web
    * keeps the model it was given reachable). The caller must not use the bytes
@@ -225,7 +232,8 @@ export async function createWasmBackend(
   const ortThreads = configureThreads(requested);
   const lrn = options.lrn ?? DEFAULT_LRN;
   const int8 = options.int8 ?? DEFAULT_INT8;
-  const registry = kernelRegistry(lrn, int8, { threads: requested });
+  const sevenBit = options.sevenBitConv;
+  const registry = kernelRegistry(lrn, int8, { threads: requested, sevenBit });
   const plan = await planFor(model, registry, {
     // QOperator int8 files (the zoo's bvlcalexnet-12-int8) are rewritten to the QDQ layout
     // our int8 kernels take whole (src/graph/qoperator.ts); anything else passes unchanged.
@@ -239,7 +247,7 @@ export async function createWasmBackend(
     plan.parts.every((p) => p.kind === "kernel");
   let runner = await createRunner(
     plan,
-    deferThreads ? kernelRegistry(lrn, int8, { threads: 1 }) : registry,
+    deferThreads ? kernelRegistry(lrn, int8, { threads: 1, sevenBit }) : registry,
   );
   const { inputName, outputName } = options;
   const inputShape = runner.inputShapes[inputName];

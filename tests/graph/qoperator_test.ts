@@ -130,6 +130,31 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "a 7-bit QOperator file gives the same bits on the 7-bit Conv kernel as on the int8 GEMM, 1 and 2 threads",
+  ...t,
+  async fn() {
+    const m = await buildQOperatorAlexNet({ ...SMALL, weightBits: 7 });
+    for (const threads of [1, 2]) {
+      const opts = { ...io, threads, eagerThreads: true, int8: "custom" as const };
+      const [seven, int8] = [
+        await createWasmBackend(m.bytes, opts),
+        await createWasmBackend(m.bytes, { ...opts, sevenBitConv: false }),
+      ];
+      try {
+        for (const s of INPUTS.slice(0, 3)) {
+          const x = m.input(s);
+          const [a, b] = [(await seven.run(x, m.dims)).data, (await int8.run(x, m.dims)).data];
+          assert.ok(a.every((v, i) => Object.is(v, b[i])), `threads ${threads}, input ${s}`);
+        }
+      } finally {
+        await Promise.all([seven.release(), int8.release()]);
+      }
+    }
+  },
+});
+
+Deno.test({
   name: "by default two roundings are dropped: same top-3, |diff| <= 3e-2",
   ...t,
   async fn() {

@@ -14,6 +14,10 @@
 //! - `qlinear16_f32`, `qlinear16_acc`, `qconv16_f32`: the Gemm and Conv with int8
 //!   weights and float input rounded per call on its own grid (see `qlinear.rs`,
 //!   `qconv.rs`).
+//! - `qgemm_packed7_bytes`, `qgemm_pack7`, `qconv7_f32`, `qconv7_acc_u8`: the same Conv
+//!   for 7-bit weights (every w in -63..63) on one 16-wide dot per 16 multiply-adds, and
+//!   `use_dot7(index)`: the function-table slot of wasm/relaxed's `dot7` (see
+//!   `qconv7.rs`).
 //! - `maxpool_f32(x, y, geometry) -> status`: ONNX MaxPool for NCHW float32 (see
 //!   `maxpool.rs`).
 //!
@@ -35,6 +39,7 @@ mod lrn;
 mod math;
 mod maxpool;
 mod qconv;
+mod qconv7;
 mod qgemm;
 mod qlinear;
 mod quantize;
@@ -58,6 +63,8 @@ pub const STATUS_OVERLAP: i32 = 4;
 pub const STATUS_BAD_ZERO_POINT: i32 = 5;
 /// The heap cannot grow for the kernel's scratch space.
 pub const STATUS_OUT_OF_MEMORY: i32 = 6;
+/// A weight of a 7-bit packing is outside -63..63.
+pub const STATUS_NOT_7BIT: i32 = 7;
 
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {
@@ -501,6 +508,53 @@ fn conv_scratch_bytes(g: &qconv::Geometry) -> Result<usize, i32> {
     values.checked_mul(2).ok_or(STATUS_BAD_SHAPE)
 }
 
+/// Where a 7-bit conv's own scratch starts past `conv_scratch_bytes` (16-aligned), and
+/// its bytes: the sums of a, [col_rows] i32, the columns of a, [col_rows, KP] i8, then
+/// the bordered image of a, [C, H + pads, W + pads] i8.
+fn conv7_scratch_at(g: &qconv::Geometry) -> Result<(usize, usize), i32> {
+    let at = conv_scratch_bytes(g)?.checked_add(15).ok_or(STATUS_BAD_SHAPE)? / 16 * 16;
+    let rows = g.col_rows().ok_or(STATUS_BAD_SHAPE)?;
+    let bytes = g.cols_len().ok_or(STATUS_BAD_SHAPE)?.checked_add(rows * 4);
+    let bytes = bytes.and_then(|b| b.checked_add(g.padded_image_len()?));
+    Ok((at, bytes.ok_or(STATUS_BAD_SHAPE)?))
+}
+
+/// The 7-bit part of a conv call's scratch (see `conv7_scratch_at`).
+/// SAFETY: the scratch block is this call's alone and `conv7_scratch_at`'s size past it.
+unsafe fn conv7_scratch<'a>(scratch: &Scratch, g: &qconv::Geometry) -> qconv7::Scratch7<'a> {
+    let (at, _) = conv7_scratch_at(g).unwrap_or((0, 0));
+    let rows = g.col_rows().unwrap_or(0);
+    let cols = g.cols_len().unwrap_or(0);
+    let image = g.padded_image_len().unwrap_or(0);
+    let at = scratch.0.ptr + at;
+    qconv7::Scratch7 {
+        sums: Buf { ptr: at, bytes: rows * 4 }.slice_mut(),
+        cols: Buf { ptr: at + rows * 4, bytes: cols }.slice_mut(),
+        image: Buf { ptr: at + rows * 4 + cols, bytes: image }.slice_mut(),
+    }
+}
+
+/// The packed length of a conv's weights: qgemm's form, or `qconv7::pack7`'s (`seven`).
+fn conv_packed_len(g: &qconv::Geometry, seven: bool) -> Result<usize, i32> {
+    let len = match seven {
+        false => g.packed_len(),
+        true => qconv7::packed7_len(g.m / g.group, g.k()).and_then(|l| l.checked_mul(g.group)),
+    };
+    len.ok_or(STATUS_BAD_SHAPE)
+}
+
+/// The conv scratch block: qconv's part, and the 7-bit part when `seven`.
+fn conv_scratch_block(g: &qconv::Geometry, seven: bool) -> Result<Scratch, i32> {
+    let bytes = match seven {
+        false => conv_scratch_bytes(g)?,
+        true => {
+            let (at, bytes) = conv7_scratch_at(g)?;
+            at.checked_add(bytes).ok_or(STATUS_BAD_SHAPE)?
+        }
+    };
+    Scratch::new(bytes)
+}
+
 /// The checks and slices both float-output conv exports share: `ptrs` are x, y,
 /// geometry, packed, scales and bias (0: none) as the exports take them; `conv` runs
 /// the layer on them.
@@ -508,12 +562,14 @@ fn conv_f32_call(
     ptrs: [usize; 6],
     x_scale: f32,
     relu: u32,
+    seven: bool,
     conv: impl FnOnce(
         &qconv::Geometry,
         &[u8],
         &[f32],
         &qlinear::Epilogue<'_>,
         qconv::Scratch<'_>,
+        Option<qconv7::Scratch7<'_>>,
         &mut [f32],
     ),
 ) -> i32 {
@@ -525,14 +581,14 @@ fn conv_f32_call(
         }
         let x = Buf::new::<f32>(x_ptr, g.x_len().ok_or(STATUS_BAD_SHAPE)?)?;
         let y = Buf::new::<f32>(y_ptr, g.y_len().ok_or(STATUS_BAD_SHAPE)?)?;
-        let packed = Buf::new::<u8>(packed_ptr, g.packed_len().ok_or(STATUS_BAD_SHAPE)?)?;
+        let packed = Buf::new::<u8>(packed_ptr, conv_packed_len(&g, seven)?)?;
         let scales = Buf::new::<f32>(scales_ptr, g.m)?;
         let bias = optional_f32(bias_ptr, g.m)?;
         disjoint(y, &[Some(x), Some(packed), Some(scales), bias])?;
-        let scratch = Scratch::new(conv_scratch_bytes(&g)?)?;
+        let scratch = conv_scratch_block(&g, seven)?;
         // SAFETY: y is disjoint from every input (checked above), the scratch block is
         // fresh from the heap; see `Buf::slice`.
-        let (x, y, packed, scales, bias, s) = unsafe {
+        let (x, y, packed, scales, bias, s, s7) = unsafe {
             (
                 x.slice(),
                 y.slice_mut(),
@@ -540,10 +596,11 @@ fn conv_f32_call(
                 scales.slice(),
                 bias.map(|b| b.slice()),
                 conv_scratch(&scratch, &g),
+                seven.then(|| conv7_scratch(&scratch, &g)),
             )
         };
         let epilogue = qlinear::Epilogue { x_scale, scales, bias, relu: relu != 0 };
-        conv(&g, packed, x, &epilogue, s, y);
+        conv(&g, packed, x, &epilogue, s, s7, y);
         Ok(())
     })())
 }
@@ -573,7 +630,8 @@ pub extern "C" fn qconv_f32(
         [x_ptr, y_ptr, geometry_ptr, packed_ptr, scales_ptr, bias_ptr],
         x_scale,
         relu,
-        |g, packed, x, epilogue, s, y| qconv::conv_f32(g, packed, x, &quantizer, epilogue, s, y),
+        false,
+        |g, packed, x, epilogue, s, _, y| qconv::conv_f32(g, packed, x, &quantizer, epilogue, s, y),
     )
 }
 
@@ -594,7 +652,8 @@ pub extern "C" fn qconv16_f32(
         [x_ptr, y_ptr, geometry_ptr, packed_ptr, scales_ptr, bias_ptr],
         1.0,
         relu,
-        |g, packed, x, epilogue, s, y| qconv::conv16_f32(g, packed, x, epilogue, s, y),
+        false,
+        |g, packed, x, epilogue, s, _, y| qconv::conv16_f32(g, packed, x, epilogue, s, y),
     )
 }
 
@@ -608,6 +667,12 @@ pub extern "C" fn qconv_acc_u8(
     packed_ptr: usize,
     x_zero: u32,
 ) -> i32 {
+    conv_acc_call([xq_ptr, acc_ptr, geometry_ptr, packed_ptr], x_zero, false)
+}
+
+/// `qconv_acc_u8` and `qconv7_acc_u8` (`seven`: the packed weights are `pack7`'s).
+fn conv_acc_call(ptrs: [usize; 4], x_zero: u32, seven: bool) -> i32 {
+    let [xq_ptr, acc_ptr, geometry_ptr, packed_ptr] = ptrs;
     status((|| {
         let z = zero_point(x_zero)?;
         let g = geometry(geometry_ptr)?;
@@ -616,16 +681,112 @@ pub extern "C" fn qconv_acc_u8(
         }
         let xq = Buf::new::<u8>(xq_ptr, g.x_len().ok_or(STATUS_BAD_SHAPE)?)?;
         let acc = Buf::new::<i32>(acc_ptr, g.y_len().ok_or(STATUS_BAD_SHAPE)?)?;
-        let packed = Buf::new::<u8>(packed_ptr, g.packed_len().ok_or(STATUS_BAD_SHAPE)?)?;
+        let packed = Buf::new::<u8>(packed_ptr, conv_packed_len(&g, seven)?)?;
         disjoint(acc, &[Some(xq), Some(packed)])?;
-        let scratch = Scratch::new(conv_scratch_bytes(&g)?)?;
+        let scratch = conv_scratch_block(&g, seven)?;
         // SAFETY: acc is disjoint from every input (checked above), the scratch block is
         // fresh from the heap; see `Buf::slice`.
         let (xq, acc, packed, s) =
             unsafe { (xq.slice(), acc.slice_mut(), packed.slice(), conv_scratch(&scratch, &g)) };
-        qconv::conv_acc(&g, packed, xq, z, s, acc);
+        match seven {
+            // SAFETY: the scratch block was sized for the 7-bit part (`conv_scratch_block`).
+            true => {
+                qconv7::conv7_acc(&g, packed, xq, z, s, unsafe { conv7_scratch(&scratch, &g) }, acc)
+            }
+            false => qconv::conv_acc(&g, packed, xq, z, s, acc),
+        }
         Ok(())
     })())
+}
+
+/// Bytes of the 7-bit packed form of an [m, k] matrix (`qconv7::packed7_len`), or 0
+/// when the shape is unusable.
+#[no_mangle]
+pub extern "C" fn qgemm_packed7_bytes(m: u32, k: u32) -> usize {
+    packed_len(m, k).ok().and_then(|_| qconv7::packed7_len(m as usize, k as usize)).unwrap_or(0)
+}
+
+/// `qgemm_pack` into the 7-bit form (`qgemm_packed7_bytes(m, k)` bytes); refuses
+/// (STATUS_NOT_7BIT) rows with a value outside -63..63.
+#[no_mangle]
+pub extern "C" fn qgemm_pack7(
+    packed_ptr: usize,
+    src_ptr: usize,
+    m: u32,
+    k: u32,
+    row0: u32,
+    rows: u32,
+) -> i32 {
+    status((|| {
+        packed_len(m, k)?;
+        let len = qconv7::packed7_len(m as usize, k as usize).ok_or(STATUS_BAD_SHAPE)?;
+        let (m, k, row0, rows) = (m as usize, k as usize, row0 as usize, rows as usize);
+        if row0.checked_add(rows).map_or(true, |end| end > m) {
+            return Err(STATUS_BAD_SHAPE);
+        }
+        let packed = Buf::new::<u8>(packed_ptr, len)?;
+        let src = Buf::new::<i8>(src_ptr, rows * k)?;
+        disjoint(packed, &[Some(src)])?;
+        // SAFETY: packed is disjoint from src (checked above); see `Buf::slice`.
+        let (packed, src) = unsafe { (packed.slice_mut(), src.slice()) };
+        if !qconv7::fits7(src) {
+            return Err(STATUS_NOT_7BIT);
+        }
+        qconv7::pack7(packed, src, m, k, row0);
+        Ok(())
+    })())
+}
+
+/// `qconv_f32` on `qgemm_pack7`ed weights (each group's block one after the other):
+/// the same outputs, bit for bit.
+#[allow(clippy::too_many_arguments)] // the C ABI has no structs worth passing from JS
+#[no_mangle]
+pub extern "C" fn qconv7_f32(
+    x_ptr: usize,
+    y_ptr: usize,
+    geometry_ptr: usize,
+    packed_ptr: usize,
+    scales_ptr: usize,
+    bias_ptr: usize,
+    x_scale: f32,
+    x_zero: u32,
+    relu: u32,
+) -> i32 {
+    let (quantizer, z) = match zero_point(x_zero) {
+        Ok(z) => (quantize::Quantizer::new(x_scale, z), z),
+        Err(code) => return code,
+    };
+    conv_f32_call(
+        [x_ptr, y_ptr, geometry_ptr, packed_ptr, scales_ptr, bias_ptr],
+        x_scale,
+        relu,
+        true,
+        |g, packed, x, epilogue, s, s7, y| {
+            if let Some(s7) = s7 {
+                qconv7::conv7_f32(g, packed, x, &quantizer, z, epilogue, s, s7, y)
+            }
+        },
+    )
+}
+
+/// `qconv_acc_u8` on `qgemm_pack7`ed weights: the same sums.
+#[no_mangle]
+pub extern "C" fn qconv7_acc_u8(
+    xq_ptr: usize,
+    acc_ptr: usize,
+    geometry_ptr: usize,
+    packed_ptr: usize,
+    x_zero: u32,
+) -> i32 {
+    conv_acc_call([xq_ptr, acc_ptr, geometry_ptr, packed_ptr], x_zero, true)
+}
+
+/// Makes the 7-bit convs call function-table slot `index` for their dot block: the slot
+/// where JavaScript put wasm/relaxed's `dot7` (type (i32, i32, i32, i32, i32) -> ()),
+/// sharing this memory. 0 goes back to the core-SIMD block.
+#[no_mangle]
+pub extern "C" fn use_dot7(index: usize) {
+    qconv7::use_dot7(index)
 }
 
 /// y = ONNX MaxPool(x) (see `maxpool.rs`). x: [N, C, H, W] f32, y: [N, C, OH, OW] f32;

@@ -270,9 +270,9 @@ fn gemm_group(
 }
 
 /// A sink for the pixels from `p0` on: sample n of the GEMM is pixel p0 + n.
-struct Shifted<'a, S: Sink> {
-    sink: &'a mut S,
-    p0: usize,
+pub struct Shifted<'a, S: Sink> {
+    pub sink: &'a mut S,
+    pub p0: usize,
 }
 
 impl<S: Sink> Sink for Shifted<'_, S> {
@@ -284,7 +284,7 @@ impl<S: Sink> Sink for Shifted<'_, S> {
 
 /// image = the centred x of one image inside a zero border of the pads, row by row.
 /// x: [C, H, W], image: [C, H + pads, W + pads].
-fn fill_bordered<T>(
+pub fn fill_bordered<T>(
     g: &Geometry,
     x: &[T],
     image: &mut [i16],
@@ -303,7 +303,13 @@ fn fill_bordered<T>(
 /// window lies inside the bordered image, so each of its rows is a plain (strided when
 /// dilated) copy. image: [C, H + pads, W + pads] i16, cols: [rows, KP] i16 (padding
 /// columns 0).
-fn im2col(g: &Geometry, image: &[i16], group: usize, p0: usize, cols: &mut [i16]) {
+pub fn im2col<T: Copy + Default>(
+    g: &Geometry,
+    image: &[T],
+    group: usize,
+    p0: usize,
+    cols: &mut [T],
+) {
     let (hp, wp) = g.padded_hw();
     let plane = hp * wp;
     let cg = g.c / g.group;
@@ -311,9 +317,9 @@ fn im2col(g: &Geometry, image: &[i16], group: usize, p0: usize, cols: &mut [i16]
     // Window rows of a constant width compile to fixed-size copies, without a loop;
     // these are AlexNet's (11, 5, 3).
     match (g.kw, g.dil_w, g.dil_h) {
-        (3, 1, 1) => dense_rows::<3>(g, channels, p0, cols),
-        (5, 1, 1) => dense_rows::<5>(g, channels, p0, cols),
-        (11, 1, 1) => dense_rows::<11>(g, channels, p0, cols),
+        (3, 1, 1) => dense_rows::<T, 3>(g, channels, p0, cols),
+        (5, 1, 1) => dense_rows::<T, 5>(g, channels, p0, cols),
+        (11, 1, 1) => dense_rows::<T, 11>(g, channels, p0, cols),
         _ => pixels(g, channels, p0, cols),
     }
 }
@@ -322,7 +328,12 @@ fn im2col(g: &Geometry, image: &[i16], group: usize, p0: usize, cols: &mut [i16]
 /// source offset carried from row to row (+ W + pads) instead of recomputed with two
 /// multiplies per copy (~2% of the convolutions' time, wasm/README.md). Same columns
 /// as `pixels`.
-fn dense_rows<const KW: usize>(g: &Geometry, channels: &[i16], p0: usize, cols: &mut [i16]) {
+fn dense_rows<T: Copy + Default, const KW: usize>(
+    g: &Geometry,
+    channels: &[T],
+    p0: usize,
+    cols: &mut [T],
+) {
     let k = g.k();
     let kp = qgemm::padded_k(k);
     let (hp, wp) = g.padded_hw();
@@ -341,12 +352,12 @@ fn dense_rows<const KW: usize>(g: &Geometry, channels: &[i16], p0: usize, cols: 
                 at += wp;
             }
         }
-        padding.fill(0);
+        padding.fill(T::default());
     }
 }
 
 /// `im2col` for any window: one strided copy per window row.
-fn pixels(g: &Geometry, channels: &[i16], p0: usize, cols: &mut [i16]) {
+fn pixels<T: Copy + Default>(g: &Geometry, channels: &[T], p0: usize, cols: &mut [T]) {
     let k = g.k();
     let kp = qgemm::padded_k(k);
     let (hp, wp) = g.padded_hw();
@@ -364,17 +375,17 @@ fn pixels(g: &Geometry, channels: &[i16], p0: usize, cols: &mut [i16]) {
                 }
             }
         }
-        col[k..].fill(0);
+        col[k..].fill(T::default());
     }
 }
 
 /// y: [M, P] of one image; the sink of group `group` writes its M/G rows.
-struct NchwF32<'a> {
-    y: &'a mut [f32],
-    pixels: usize,
-    rows: usize,
-    group: usize,
-    epilogue: &'a Epilogue<'a>,
+pub struct NchwF32<'a> {
+    pub y: &'a mut [f32],
+    pub pixels: usize,
+    pub rows: usize,
+    pub group: usize,
+    pub epilogue: &'a Epilogue<'a>,
 }
 
 impl Sink for NchwF32<'_> {
@@ -396,11 +407,11 @@ impl Sink for NchwF32<'_> {
 }
 
 /// acc: [M, P] of one image.
-struct NchwI32<'a> {
-    acc: &'a mut [i32],
-    pixels: usize,
-    rows: usize,
-    group: usize,
+pub struct NchwI32<'a> {
+    pub acc: &'a mut [i32],
+    pub pixels: usize,
+    pub rows: usize,
+    pub group: usize,
 }
 
 impl Sink for NchwI32<'_> {

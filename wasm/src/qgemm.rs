@@ -332,7 +332,7 @@ fn load_i8x8_as_i16(b: &[u8]) -> v128 {
 
 /// [sum of a[0]'s lanes, sum of a[1]'s, sum of a[2]'s, sum of a[3]'s]
 #[inline(always)]
-fn reduce4(a: [v128; ROWS]) -> v128 {
+pub fn reduce4(a: [v128; ROWS]) -> v128 {
     let s01 =
         i32x4_add(i32x4_shuffle::<0, 4, 2, 6>(a[0], a[1]), i32x4_shuffle::<1, 5, 3, 7>(a[0], a[1]));
     let s23 =

@@ -18,12 +18,18 @@ import { createLrnKernel, type LrnKernel } from "./lrn_wasm.ts";
 import type { LrnParams } from "./lrn_reference.ts";
 import { createMaxPoolKernel, type MaxPoolKernel } from "./maxpool_wasm.ts";
 import type { MaxPoolParams } from "./maxpool_reference.ts";
-import { createQConvKernel, type QConvKernel } from "./qconv_wasm.ts";
+import { createQConvKernel, type QConvKernel, type QConvKernelOptions } from "./qconv_wasm.ts";
 import type { ConvDims, QConvWeights } from "./qconv_reference.ts";
 
 /** One op of a chain: a quantized Conv (input quantization, ReLU), LRN or MaxPool. */
 export type ChainOp =
-  | { op: "conv"; layer: QConvWeights; xScale: number; xZeroPoint: number; relu: boolean }
+  | {
+    op: "conv";
+    layer: QConvWeights & Pick<QConvKernelOptions, "sevenBit">;
+    xScale: number;
+    xZeroPoint: number;
+    relu: boolean;
+  }
   | { op: "lrn"; params: LrnParams }
   | { op: "pool"; params: MaxPoolParams };
 

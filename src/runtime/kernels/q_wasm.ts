@@ -17,6 +17,7 @@
  */
 
 import { instantiateKernels, type WasmSource } from "./_module.ts";
+import { attachRelaxedDot } from "./_relaxed.ts";
 
 /** The C-ABI exports of wasm/src/lib.rs the int8 kernels use. */
 export interface QExports {
@@ -88,6 +89,34 @@ export interface QExports {
     packed: number,
     xZeroPoint: number,
   ): number;
+  qgemm_packed7_bytes(m: number, k: number): number;
+  qgemm_pack7(
+    packed: number,
+    src: number,
+    m: number,
+    k: number,
+    row0: number,
+    rows: number,
+  ): number;
+  qconv7_f32(
+    x: number,
+    y: number,
+    geometry: number,
+    packed: number,
+    scales: number,
+    bias: number,
+    xScale: number,
+    xZeroPoint: number,
+    relu: number,
+  ): number;
+  qconv7_acc_u8(
+    xq: number,
+    acc: number,
+    geometry: number,
+    packed: number,
+    xZeroPoint: number,
+  ): number;
+  use_dot7(slot: number): void;
 }
 
 const FUNCTIONS = [
@@ -106,6 +135,21 @@ const FUNCTIONS = [
   "qconv_acc_u8",
 ] as const;
 
+/** The 7-bit Conv's exports: modules built before it (A/B runs) lack them. */
+const SEVEN_BIT_FUNCTIONS = [
+  "qgemm_packed7_bytes",
+  "qgemm_pack7",
+  "qconv7_f32",
+  "qconv7_acc_u8",
+  "use_dot7",
+] as const;
+
+/** Whether instance `k` has the 7-bit Conv (wasm/src/qconv7.rs). */
+export function hasSevenBit(k: QExports): boolean {
+  const exports = k as unknown as Record<string, unknown>;
+  return SEVEN_BIT_FUNCTIONS.every((name) => typeof exports[name] === "function");
+}
+
 /** Status codes of wasm/src/lib.rs. */
 const STATUS_MESSAGES: Record<number, string> = {
   1: "bad size",
@@ -114,13 +158,46 @@ const STATUS_MESSAGES: Record<number, string> = {
   4: "an output overlaps an input",
   5: "the zero point is above 255",
   6: "the kernel cannot grow its memory for scratch space",
+  7: "a weight is outside -63..63 (not 7-bit)",
 };
 
 export type { WasmSource };
 
+/** Options for {@linkcode instantiateQ}. */
+export interface InstantiateQOptions {
+  /**
+   * Hook wasm/relaxed's relaxed-SIMD dot block into the instance for the 7-bit convs
+   * where the engine runs it (default true); false keeps their core-SIMD block (the
+   * same sums: tests and A/B runs).
+   */
+  relaxed?: boolean;
+}
+
+const withRelaxedDot = new WeakSet<QExports>();
+
 /** A fresh instance of the kernels module (its own memory). */
-export async function instantiateQ(action: string, wasm?: WasmSource): Promise<QExports> {
-  return (await instantiateKernels(action, FUNCTIONS, wasm)) as unknown as QExports;
+export async function instantiateQ(
+  action: string,
+  wasm?: WasmSource,
+  options: InstantiateQOptions = {},
+): Promise<QExports> {
+  const exports = await instantiateKernels(action, FUNCTIONS, wasm);
+  const k = exports as unknown as QExports;
+  if (options.relaxed !== false && await attachRelaxedDot(exports)) withRelaxedDot.add(k);
+  return k;
+}
+
+/** Whether the 7-bit convs of instance `k` run on the relaxed-SIMD dot block. */
+export function usesRelaxedDot(k: QExports): boolean {
+  return withRelaxedDot.has(k);
+}
+
+/** Whether every value of w fits 7 bits (-63..63), so `qgemm_pack7` takes it. */
+export function fits7Bits(w: Int8Array): boolean {
+  for (let i = 0; i < w.length; i++) {
+    if (w[i] < -63 || w[i] > 63) return false;
+  }
+  return true;
 }
 
 /** Throws when a kernel call returned a status other than 0. */
@@ -151,16 +228,26 @@ export function staticFloats(k: QExports, action: string, v: Float32Array): numb
   return ptr;
 }
 
-/** Bytes of the packed form of W: [m, k] (wasm/src/qgemm.rs's layout), or a RangeError. */
-export function packedBytes(k: QExports, action: string, m: number, kk: number): number {
-  const bytes = k.qgemm_packed_bytes(m, kk) >>> 0;
+/**
+ * Bytes of the packed form of W: [m, k] (wasm/src/qgemm.rs's layout, or with `seven`
+ * qconv7.rs's), or a RangeError.
+ */
+export function packedBytes(
+  k: QExports,
+  action: string,
+  m: number,
+  kk: number,
+  seven = false,
+): number {
+  const bytes = (seven ? k.qgemm_packed7_bytes(m, kk) : k.qgemm_packed_bytes(m, kk)) >>> 0;
   if (bytes === 0) throw new RangeError(`${action}: a [${m}, ${kk}] weight matrix is too large`);
   return bytes;
 }
 
 /**
- * Packs W: [m, k] int8 into the block at `packed` (`packedBytes(m, k)` bytes). The rows
- * pass through a staging block of at most 1 MiB.
+ * Packs W: [m, k] int8 into the block at `packed` (`packedBytes(m, k, seven)` bytes;
+ * `seven`: the 7-bit form, every value in -63..63). The rows pass through a staging
+ * block of at most 1 MiB.
  */
 export function packInto(
   k: QExports,
@@ -169,6 +256,7 @@ export function packInto(
   w: Int8Array,
   m: number,
   kk: number,
+  seven = false,
 ): void {
   const rowsPerStage = Math.max(1, Math.min(m, Math.floor((1 << 20) / kk)));
   const stageBytes = rowsPerStage * kk;
@@ -180,7 +268,8 @@ export function packInto(
       new Int8Array(k.memory.buffer, stage, rows * kk).set(
         w.subarray(row0 * kk, (row0 + rows) * kk),
       );
-      checkStatus(action, k.qgemm_pack(packed, stage, m, kk, row0, rows));
+      const pack = seven ? k.qgemm_pack7 : k.qgemm_pack;
+      checkStatus(action, pack(packed, stage, m, kk, row0, rows));
     }
   } finally {
     k.free(stage, stageBytes);

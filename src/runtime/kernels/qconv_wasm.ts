@@ -10,6 +10,8 @@ import {
   align16,
   allocStatic,
   checkStatus,
+  fits7Bits,
+  hasSevenBit,
   instantiateQ,
   IoBlock,
   packedBytes,
@@ -36,6 +38,13 @@ export interface QConvKernelOptions extends QConvWeights {
    * its heap after each call. `release()` then only stops this kernel.
    */
   instance?: QExports;
+  /**
+   * Run a layer whose weights all fit 7 bits (-63..63), with uint8 activations, on the
+   * 7-bit kernel (wasm/src/qconv7.rs: one relaxed-SIMD dot per 16 multiply-adds where
+   * the engine has it): the same outputs bit for bit. Default true; false keeps the
+   * int8 GEMM (tests, A/B runs).
+   */
+  sevenBit?: boolean;
 }
 
 /** One quantized Conv layer in its own WebAssembly memory. Not reentrant; single-threaded. */
@@ -105,12 +114,14 @@ export async function createQConvKernel(options: QConvKernelOptions): Promise<QC
   const mg = m / group;
   const k = cg * kh * kw;
   let ex: QExports | undefined = options.instance ?? await instantiateQ(create, options.wasm);
+  const seven = options.sevenBit !== false && activations === "uint8" && hasSevenBit(ex) &&
+    fits7Bits(weights);
   // The groups' packed blocks one after the other: each group's rows are contiguous in W.
-  const groupBytes = packedBytes(ex, create, mg, k);
+  const groupBytes = packedBytes(ex, create, mg, k, seven);
   const packed = allocStatic(ex, create, groupBytes * group);
   for (let g = 0; g < group; g++) {
     const w = weights.subarray(g * mg * k, (g + 1) * mg * k);
-    packInto(ex, create, packed + g * groupBytes, w, mg, k);
+    packInto(ex, create, packed + g * groupBytes, w, mg, k, seven);
   }
   // What the calls need of the layer: its attributes, not its weights (keeping
   // `options` alive would keep the weights, often a view of the whole model file).
@@ -170,7 +181,17 @@ export async function createQConvKernel(options: QConvKernelOptions): Promise<QC
         const r = relu ? 1 : 0;
         const status = int16
           ? ex.qconv16_f32(xPtr, outPtr, geometry, packed, scales, biasPtr, r)
-          : ex.qconv_f32(xPtr, outPtr, geometry, packed, scales, biasPtr, sx, xZeroPoint, r);
+          : (seven ? ex.qconv7_f32 : ex.qconv_f32)(
+            xPtr,
+            outPtr,
+            geometry,
+            packed,
+            scales,
+            biasPtr,
+            sx,
+            xZeroPoint,
+            r,
+          );
         checkStatus(action, status);
         y.set(new Float32Array(ex.memory.buffer, outPtr, outLen));
       } finally {
@@ -186,7 +207,8 @@ export async function createQConvKernel(options: QConvKernelOptions): Promise<QC
       if (xq.length === 0 || outLen === 0) return acc;
       try {
         new Uint8Array(ex.memory.buffer, xPtr, xq.length).set(xq);
-        checkStatus(action, ex.qconv_acc_u8(xPtr, outPtr, geometry, packed, xZeroPoint));
+        const accumulate = seven ? ex.qconv7_acc_u8 : ex.qconv_acc_u8;
+        checkStatus(action, accumulate(xPtr, outPtr, geometry, packed, xZeroPoint));
         acc.set(new Int32Array(ex.memory.buffer, outPtr, outLen));
       } finally {
         io.done();
