@@ -14,7 +14,7 @@
  * @module
  */
 import { type Handlers, movable, Moved, serveMessages, workerLogger } from "../host/mod.ts";
-import { decodeImage, preprocess, type PreprocessSpec } from "../image/mod.ts";
+import { decodeImage, preprocess, type PreprocessSpec, warmUpImagePath } from "../image/mod.ts";
 import type { Backend, BackendOutput } from "../runtime/backend.ts";
 import { loopFixedBatch } from "../runtime/fixed_batch.ts";
 import { adoptHelperThreads, createWasmBackend, type WasmBackendOptions } from "../runtime/wasm.ts";
@@ -125,3 +125,5 @@ const handlers: Handlers<ClassifierMethods> = {
 };
 
 serveMessages(handlers);
+// While the server's thread reads the model: the first request then decodes warm.
+void warmUpImagePath();

@@ -30,3 +30,4 @@ export { decodeImage, type DecodeOptions, DEFAULT_MAX_PIXELS } from "./decode.ts
 export { applyOrientation, isOrientation, type Orientation } from "./orientation.ts";
 export { resizeRgba } from "./resize.ts";
 export { prepareImage, preprocess } from "./preprocess.ts";
+export { warmUpImagePath } from "./warm_up.ts";
