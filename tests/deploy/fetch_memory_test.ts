@@ -83,3 +83,46 @@ Deno.test("fetchModelBytes refuses a sha256 that is not 64 hex digits", async ()
     (e: Error) => e instanceof TypeError && /^Cannot verify the model/.test(e.message),
   );
 });
+
+/** A chunked body (no Content-Length): `parts`, then an error when `fail` is set. */
+function chunked(parts: Uint8Array[], fail = false): Response {
+  return new Response(
+    new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (const p of parts) controller.enqueue(p);
+        if (fail) controller.error(new Error("cut"));
+        else controller.close();
+      },
+    }),
+  );
+}
+
+Deno.test("fetchModelBytes reads a chunked body of the pinned size, and refuses one byte more", async () => {
+  const halves = [BYTES.subarray(0, 150_000), BYTES.subarray(150_000)];
+  const s = serve({
+    "/m.onnx": () => chunked(halves),
+    "/longer.onnx": () => chunked([...halves, new Uint8Array(1)]),
+  });
+  try {
+    const options = { sha256: sha(BYTES), bytes: BYTES.length };
+    assert.deepEqual(await fetchModelBytes([s.url("/m.onnx")], options), BYTES);
+    await assert.rejects(
+      fetchModelBytes([s.url("/longer.onnx")], options),
+      /more than the expected 300000 bytes/,
+    );
+  } finally {
+    await s.close();
+  }
+});
+
+Deno.test("fetchModelBytes says how much arrived when the body ends early", async () => {
+  const s = serve({ "/m.onnx": () => chunked([BYTES.subarray(0, 100_000)], true) });
+  try {
+    await assert.rejects(
+      fetchModelBytes([s.url("/m.onnx")], { sha256: sha(BYTES), bytes: BYTES.length }),
+      /connection dropped after/,
+    );
+  } finally {
+    await s.close();
+  }
+});
