@@ -37,6 +37,7 @@
 import { freePort, processMemory, readLines } from "../tests/_process.ts";
 import { parseArgs } from "node:util";
 import { createHash } from "node:crypto";
+import { type ResultTable, writeResult } from "./_results.ts";
 import {
   EDGE_PROFILES,
   type EdgeProfileName,
@@ -572,6 +573,7 @@ if (import.meta.main) {
       "kill-at-cap": { type: "boolean", default: false },
       unchecked: { type: "boolean", default: false },
       "memory-mb": { type: "string" },
+      write: { type: "boolean", default: false },
     },
   });
   const profiles = (values.profile ?? [...EDGE_PROFILES]).flatMap((p) => p.split(","));
@@ -600,6 +602,7 @@ if (import.meta.main) {
     if (!values.json && !values.markdown) console.log(formatReport(report) + "\n");
   }
   if (values.markdown) console.log(markdownTable(reports));
+  if (values.write) console.error(`wrote ${await writeEdgeResult(reports, Deno.args)}`);
   if (values.json) {
     console.log(JSON.stringify(reports.map(({ log: _, ...r }) => r), null, 2));
   }
@@ -616,4 +619,48 @@ if (import.meta.main) {
     console.error(`edge:sim FAILED on ${failed.map((r) => r.profile).join(", ")}`);
     Deno.exit(1);
   }
+}
+
+/** One run of the profiles as bench/results/edge-<date>.json (BENCHMARKS.md's edge section). */
+function writeEdgeResult(reports: EdgeSimReport[], args: string[]): Promise<string> {
+  const mb = (b: number) => Math.round(b / MB);
+  const ms = (v: number | null) => v === null ? "-" : String(Math.round(v));
+  const table: ResultTable = {
+    caption:
+      `The synthetic int8 AlexNet under each profile, ${reports[0]?.predictStatuses.length ?? 0} ` +
+      "requests of the test photo",
+    columns: [
+      "profile",
+      "model from",
+      "ready / first answer (ms)",
+      "CPU to ready (ms)",
+      "peak RSS / cap (MB)",
+      "CPU per /predict p50 / p95 (ms)",
+      "CPU budget (ms)",
+      "/predict, page, runtime",
+    ],
+    rows: reports.map((r) => [
+      r.profile,
+      r.modelSource,
+      `${ms(r.coldStartMs)} / ${ms(r.firstAnswerMs)}`,
+      ms(r.coldStartCpuMs),
+      `${mb(r.peakRssBytes)} / ${mb(r.capBytes)}`,
+      `${r.cpuMs.p50 ?? "-"} / ${r.cpuMs.p95 ?? "-"}`,
+      r.cpuBudgetMs === null ? "none documented" : String(r.cpuBudgetMs),
+      [r.predictOk, r.pageOk, r.ortOk].map((ok) => ok ? "ok" : "failed").join(", "),
+    ]),
+  };
+  return writeResult({
+    bench: "edge",
+    title: "Edge: the server under each platform's budgets",
+    command: `deno task edge:sim ${args.join(" ")}`,
+    notes: [
+      "Each profile's server in its own process, as bench/edge_sim.ts describes: the platform's " +
+      "entrypoint, --allow-net/read/env only, no Worker constructor, EDGE_PROFILE set; Deno " +
+      "Deploy reads the model from the deployment's files, Netlify and Supabase fetch it at cold " +
+      "start from a loopback URL and verify its sha256. Peak RSS is the process's VmHWM; CPU per " +
+      "request is the server's own timings_ms.cpu (first request left out).",
+    ],
+    tables: [table],
+  });
 }
