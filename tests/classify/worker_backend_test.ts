@@ -22,6 +22,14 @@ import { buildQOperatorAlexNet } from "../model/_qoperator_models.ts";
 const createWorkerPoolBackend = (model: Uint8Array, options: WorkerBackendOptions) =>
   createWorkerBackend(model, { threadsPerWorker: 1, ...options });
 
+/** The 8x8 tiny model in a pool of one Worker, and its preprocessing. */
+async function tinyOneWorkerPool() {
+  const paths = await writeTinyModel(8, 8);
+  const { bytes, manifest } = await loadModel(new URL(`file://${paths.manifest}`));
+  const pool = await createWorkerPoolBackend(bytes, { ...io, workers: 1 });
+  return { pool, spec: manifest.preprocessing };
+}
+
 /** One session of `threads` threads in one Worker. */
 const createInferenceWorkerBackend = (model: Uint8Array, options: WorkerBackendOptions) =>
   createWorkerBackend(model, { ...options, workers: 1, threadsPerWorker: options.threads });
@@ -339,10 +347,7 @@ Deno.test({
     "a classifyImage call still waiting when its signal aborts is dropped; the running one ends",
   ...t,
   async fn() {
-    const paths = await writeTinyModel(8, 8);
-    const { bytes, manifest } = await loadModel(new URL(`file://${paths.manifest}`));
-    const spec = manifest.preprocessing;
-    const pool = await createWorkerPoolBackend(bytes, { ...io, workers: 1 });
+    const { pool, spec } = await tinyOneWorkerPool();
     const image = await fixture("chelsea.jpg");
     const first = new AbortController();
     const second = new AbortController();
@@ -399,10 +404,7 @@ Deno.test({
   name: "a small image sent while a large PNG decodes in the same Worker is answered first",
   ...t,
   async fn() {
-    const paths = await writeTinyModel(8, 8);
-    const { bytes, manifest } = await loadModel(new URL(`file://${paths.manifest}`));
-    const spec = manifest.preprocessing;
-    const pool = await createWorkerPoolBackend(bytes, { ...io, workers: 1 });
+    const { pool, spec } = await tinyOneWorkerPool();
     // 36 MP of Paeth rows: hundreds of ms to inflate, decoded in slices that yield.
     const large = png({ width: 6000, height: 6000, bitDepth: 8, colorType: 6, filter: 4 });
     const order: string[] = [];
